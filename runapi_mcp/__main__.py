@@ -1,0 +1,3 @@
+from runapi_mcp.cli import main
+
+raise SystemExit(main())
