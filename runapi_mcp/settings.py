@@ -65,6 +65,7 @@ class Settings(BaseModel):
 
     # Serve against an in-process sandbox instead of RunAPI.
     sandbox: bool = False
+    sandbox_latency: float = 3.0
 
     log_level: str = "INFO"
 
@@ -128,6 +129,7 @@ class Settings(BaseModel):
             values["http_allowed_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
         if (sandbox := env.get("RUNAPI_MCP_SANDBOX")) is not None:
             values["sandbox"] = _boolean("RUNAPI_MCP_SANDBOX", sandbox)
+        _number(values, env, "RUNAPI_MCP_SANDBOX_LATENCY", "sandbox_latency", float, 0, 600)
         if level := env.get("RUNAPI_MCP_LOG_LEVEL"):
             values["log_level"] = level.upper()
 

@@ -134,6 +134,17 @@ class PriceSchedule(_Response):
 class PriceSchedules(_Response):
     as_of: str | None = None
     price_schedules: list[PriceSchedule] = Field(default_factory=list[PriceSchedule])
+    # Set by the client: True when served from its short-lived cache without asking RunAPI (a 304
+    # revalidation counts as asking), so callers can say whether a price is live or cached.
+    _from_cache: bool = PrivateAttr(default=False)
+
+    @property
+    def from_cache(self) -> bool:
+        return self._from_cache
+
+    def with_from_cache(self, value: bool) -> PriceSchedules:
+        self._from_cache = value
+        return self
 
 
 class PriceQuote(_Response):

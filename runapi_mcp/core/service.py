@@ -1,0 +1,481 @@
+"""The generation flow: create tasks without ever losing or double-paying one, wait, save the results.
+
+Order of events for every task, so that nothing is lost whatever fails or is cancelled:
+1. the intent (idempotency key and parameters) goes to the journal;
+2. the create is sent with that key (retries reuse it, so RunAPI makes at most one task);
+3. the task id goes to the journal the moment it is known (shielded from cancellation);
+4. polling, then downloads, update the journal as they go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+
+from runapi_mcp.core import pricing
+from runapi_mcp.core.errors import CoreError, InputError
+from runapi_mcp.core.journal import Journal, JournalEntry
+from runapi_mcp.core.outcomes import Cost, JobOutcome, SavedImage, TaskOutcome
+from runapi_mcp.core.previews import make_preview_async
+from runapi_mcp.core.storage import OutputDir, download_to, image_filename, resolve_output_dir, write_sidecar
+from runapi_mcp.core.uploads import SourceResolver
+from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient, build_request
+from runapi_mcp.runapi.errors import NotFoundError, RunAPIError
+from runapi_mcp.runapi.models import Action, Balance, TaskStatus
+from runapi_mcp.runapi.polling import PollSchedule, poll_until_done
+from runapi_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# done, total, message: forwarded to MCP progress notifications by the server.
+ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
+
+# RunAPI keeps output URLs for 7 days.
+URL_LIFETIME_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where this call may read and write: the working directory and the allowed roots."""
+
+    working_dir: Path
+    roots: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    action: Action
+    prompt: str
+    aspect_ratio: str | None = None
+    output_resolution: str | None = None
+    count: int = 1
+    images: tuple[str, ...] = ()
+    wait: bool = True
+    output_dir: str | None = None
+    idempotency_key: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The parameters that define the task: what the journal keeps and replays compare."""
+        out: dict[str, Any] = {"prompt": self.prompt}
+        if self.aspect_ratio:
+            out["aspect_ratio"] = self.aspect_ratio
+        if self.output_resolution:
+            out["output_resolution"] = self.output_resolution
+        if self.images:
+            out["images"] = list(self.images)
+        return out
+
+
+class ImageService:
+    def __init__(
+        self,
+        *,
+        client: RunAPIClient,
+        journal: Journal,
+        http: httpx2.AsyncClient,
+        settings: Settings,
+        sources: SourceResolver,
+        owner: str | None = None,
+        sandbox: bool = False,
+    ) -> None:
+        self._client = client
+        self._journal = journal
+        self._http = http
+        self._settings = settings
+        self._sources = sources
+        self._owner = owner
+        self._sandbox = sandbox
+        self._schedule = PollSchedule(initial=settings.poll_initial_seconds, maximum=settings.poll_max_seconds)
+        base_host = httpx2.URL(settings.base_url).host
+        self._download_hosts = (base_host,) if base_host else ()
+
+    # ---- generate and edit ------------------------------------------------------------------
+
+    async def run(self, job: ImageJob, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
+        out_dir = await anyio.to_thread.run_sync(self._output_dir, job.output_dir, workspace)
+        deadline = time.monotonic() + (self._settings.wait_seconds if job.wait else 0.0)
+        source_urls: list[str] = []
+        if job.action == "edit_image":
+            source_urls = await self._sources.resolve(job.images, workspace)
+        keys = _task_keys(job.idempotency_key, job.count)
+        outcomes: list[TaskOutcome | None] = [None] * len(keys)
+        tracker = _Progress(progress, len(keys), deadline)
+
+        async def one(i: int) -> None:
+            outcomes[i] = await self._create_and_follow(job, keys[i], source_urls, out_dir, deadline, tracker)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(keys)):
+                tg.start_soon(one, i)
+        tasks = [o for o in outcomes if o is not None]
+        return JobOutcome(tasks=tasks, output_dir=out_dir.path, notes=_notes(out_dir), sandbox=self._sandbox)
+
+    async def _create_and_follow(
+        self,
+        job: ImageJob,
+        key: str,
+        source_urls: list[str],
+        out_dir: OutputDir,
+        deadline: float,
+        tracker: _Progress,
+    ) -> TaskOutcome:
+        params = job.params()
+        existing = await self._journal.get_by_key(key)
+        if existing is not None and existing.params != params:
+            raise InputError(
+                f"idempotency_key '{key}' was already used for a different request. "
+                "Use a new key, or call get_task to follow the earlier task."
+            )
+        replayed = False
+        if existing is not None and existing.task_id:
+            task_id = existing.task_id  # known task: follow it instead of asking RunAPI to replay
+            replayed = True
+        else:
+            fields: dict[str, Any] = {
+                "prompt": job.prompt,
+                "aspect_ratio": job.aspect_ratio,
+                "output_resolution": job.output_resolution,
+            }
+            if job.action == "edit_image":
+                fields["source_image_urls"] = source_urls
+            request = build_request(job.action, **fields)
+            if existing is None:
+                await self._journal.record_intent(
+                    idempotency_key=key,
+                    action=job.action,
+                    params=params,
+                    output_dir=str(out_dir.path),
+                    owner=self._owner,
+                )
+            try:
+                created = await self._client.create_task(job.action, request, idempotency_key=key)
+            except RunAPIError as exc:
+                return await self._create_failed(job, key, exc)
+            task_id = created.id
+            replayed = created.task_replayed
+            with anyio.CancelScope(shield=True):
+                await self._journal.attach_task_id(key, task_id)
+        if job.wait or replayed:
+            outcome = await self._follow(job.action, task_id, key, out_dir, deadline, tracker, fetch_first=replayed)
+        else:
+            outcome = _pending(job.action, key, task_id)
+        outcome.replayed = replayed
+        return outcome
+
+    async def _create_failed(self, job: ImageJob, key: str, exc: RunAPIError) -> TaskOutcome:
+        if exc.task_id:
+            # RunAPI named the task even though the create failed: it exists, so keep and follow it.
+            with anyio.CancelScope(shield=True):
+                await self._journal.attach_task_id(key, exc.task_id)
+            return TaskOutcome(
+                action=job.action, idempotency_key=key, task_id=exc.task_id, status="unknown",
+                error=exc.message, next_action="get_task",
+                next_hint=f"call get_task with task_id '{exc.task_id}'",
+            )
+        if exc.retryable:
+            # No answer: the task may exist. The same key replays it without a second charge.
+            await self._journal.mark_intent(key, status="unknown", error=exc.message)
+            tool = "generate_image" if job.action == "text_to_image" else "edit_image"
+            return TaskOutcome(
+                action=job.action, idempotency_key=key, task_id=None, status="unknown", error=exc.message,
+                next_action=tool,
+                next_hint=f"call {tool} again with the same arguments and idempotency_key '{_base_key(key)}'; "
+                "RunAPI returns the same task and does not charge twice",
+            )
+        await self._journal.mark_intent(key, status="rejected", error=exc.message)
+        raise exc
+
+    # ---- following a task -------------------------------------------------------------------
+
+    async def get_task(self, task_id: str, *, wait: bool, progress: ProgressFn) -> JobOutcome:
+        entry = await self._journal.get(task_id, owner=self._owner)
+        if entry is not None and entry.status == "completed" and _files_present(entry):
+            return JobOutcome(tasks=[_outcome_from_entry(entry)], output_dir=_entry_dir(entry), sandbox=self._sandbox)
+        if entry is None and self._owner is not None:
+            # Multi-tenant: a task this tenant never created is not theirs to read through us.
+            raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
+        action: Action
+        if entry is not None:
+            action = entry.action  # type: ignore[assignment]
+            key = entry.idempotency_key
+            out_dir = OutputDir(Path(entry.output_dir), None) if entry.output_dir else self._output_dir(None, None)
+        else:
+            action = await self._probe_action(task_id)
+            key = f"adopted-{task_id}"
+            out_dir = await anyio.to_thread.run_sync(self._output_dir, None, None)
+            await self._journal.record_intent(
+                idempotency_key=key, action=action, params={}, output_dir=str(out_dir.path), owner=self._owner
+            )
+            await self._journal.attach_task_id(key, task_id)
+        deadline = time.monotonic() + (self._settings.wait_seconds if wait else 0.0)
+        tracker = _Progress(progress, 1, deadline)
+        outcome = await self._follow(action, task_id, key, out_dir, deadline, tracker, fetch_first=True)
+        return JobOutcome(tasks=[outcome], output_dir=out_dir.path, notes=_notes(out_dir), sandbox=self._sandbox)
+
+    async def _probe_action(self, task_id: str) -> Action:
+        """A task from outside our journal: find which endpoint knows it."""
+        for action in ("text_to_image", "edit_image"):
+            try:
+                await self._client.get_task(action, task_id)
+            except NotFoundError:
+                continue
+            return action
+        raise InputError(f"RunAPI knows no task '{task_id}'. Check the id (list_tasks shows recent ones).")
+
+    async def _follow(
+        self,
+        action: Action,
+        task_id: str,
+        key: str,
+        out_dir: OutputDir,
+        deadline: float,
+        tracker: _Progress,
+        *,
+        fetch_first: bool,
+    ) -> TaskOutcome:
+        # The poll loop tolerates transient errors itself; retrying inside one poll would overrun the budget.
+        poller = self._client.with_retry(RetryPolicy(max_retries=0))
+
+        async def fetch() -> TaskStatus:
+            return await poller.get_task(action, task_id)
+
+        async def on_poll(status: TaskStatus | None, polls: int) -> None:
+            await tracker.update(task_id, status)
+
+        result = await poll_until_done(
+            fetch, schedule=self._schedule, deadline=deadline, on_poll=on_poll, fetch_first=fetch_first
+        )
+        status = result.status
+        if status is None:
+            err = result.last_error
+            if err is not None and not err.retryable:
+                raise err
+            return TaskOutcome(
+                action=action, idempotency_key=key, task_id=task_id, status="unknown",
+                error=err.message if err else None, next_action="get_task",
+                next_hint=f"RunAPI did not answer; call get_task with task_id '{task_id}' in a moment",
+            )
+        tracker.finish(task_id, status)
+        if status.state == "completed":
+            return await self._complete(action, status, key, out_dir)
+        if status.state == "failed":
+            error = status.error or "RunAPI reported the task as failed"
+            with anyio.CancelScope(shield=True):
+                await self._journal.update(task_id, status="failed", error=error)
+            return TaskOutcome(
+                action=action, idempotency_key=key, task_id=task_id, status="failed", error=error,
+                cost=Cost(0.0, "not billed", "failed generations are not billed"),
+            )
+        state = status.state or status.status
+        with anyio.CancelScope(shield=True):
+            await self._journal.update(task_id, status=state)
+        return _pending(action, key, task_id, state)
+
+    async def _complete(self, action: Action, status: TaskStatus, key: str, out_dir: OutputDir) -> TaskOutcome:
+        entry = await self._journal.get(status.id)
+        params = entry.params if entry else {}
+        cost = await self._cost(action, status, params)
+        expires = _iso(time.time() + URL_LIFETIME_SECONDS)
+        images: list[SavedImage] = [SavedImage(i, img.url, expires, None) for i, img in enumerate(status.images)]
+
+        async def save(image: SavedImage) -> None:
+            await self._save(image, status, params, cost, out_dir)
+
+        async with anyio.create_task_group() as tg:
+            for image in images:
+                tg.start_soon(save, image)
+        with anyio.CancelScope(shield=True):
+            await self._journal.update(
+                status.id, status="completed", images=[_image_record(i) for i in images],
+                cost_cents=None if cost.usd is None else cost.usd * 100,
+            )
+        return TaskOutcome(action=action, idempotency_key=key, task_id=status.id, status="completed",
+                           images=images, cost=cost)
+
+    async def _save(
+        self, image: SavedImage, status: TaskStatus, params: dict[str, Any], cost: Cost, out_dir: OutputDir
+    ) -> None:
+        if image.url is None:
+            return
+        dest = out_dir.path / image_filename(status.id, image.index, "png")
+        try:
+            saved = await download_to(
+                self._http, image.url, dest, max_bytes=self._settings.max_download_bytes,
+                timeout=self._settings.request_timeout, allow_hosts=self._download_hosts,
+            )
+        except (CoreError, OSError) as exc:
+            image.save_error = str(exc)
+            return
+        image.path, image.width, image.height, image.size_bytes = saved.path, saved.width, saved.height, saved.bytes
+        sidecar = {
+            "task_id": status.id,
+            "index": image.index,
+            "model": "gpt-image-2",
+            **params,
+            "url": image.url,
+            "url_expires_at": image.url_expires_at,
+            "width": saved.width,
+            "height": saved.height,
+            "sha256": saved.sha256,
+            "cost_usd": cost.usd,
+            "cost_basis": cost.basis,
+            "sandbox": self._sandbox,
+        }
+        await anyio.to_thread.run_sync(write_sidecar, saved.path, sidecar)
+        if self._settings.preview_max_side > 0:
+            data = await anyio.Path(saved.path).read_bytes()
+            image.preview = await make_preview_async(data, self._settings.preview_max_side)
+
+    async def _cost(self, action: Action, status: TaskStatus, params: dict[str, Any]) -> Cost:
+        charged = _charged_usd(status)
+        if charged is not None:
+            return Cost(charged, "charged", "as reported by RunAPI")
+        table = await pricing.price_table(self._client, action)
+        resolution = params.get("output_resolution")
+        count = len(status.images) or 1
+        usd = table.cents_for(resolution) * count / 100
+        return Cost(usd, "estimated", f"{count} x {resolution or '1k'} image at {table.source}")
+
+    # ---- reading back -----------------------------------------------------------------------
+
+    async def balance(self) -> Balance:
+        return await self._client.balance()
+
+    async def list_tasks(self, *, limit: int, status: str | None) -> list[JournalEntry]:
+        return await self._journal.recent(limit=limit, status=status, owner=self._owner)
+
+    async def task_entry(self, task_id: str) -> JournalEntry | None:
+        return await self._journal.get(task_id, owner=self._owner)
+
+    async def image_bytes(self, task_id: str, index: int) -> bytes:
+        entry = await self._journal.get(task_id, owner=self._owner)
+        if entry is None or not 0 <= index < len(entry.images):
+            raise InputError(f"No image {index} for task '{task_id}'. Call get_task to fetch the task first.")
+        record = entry.images[index]
+        path = record.get("path")
+        if path and await anyio.Path(path).is_file():
+            return await anyio.Path(path).read_bytes()
+        raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
+
+    def _output_dir(self, requested: str | None, workspace: Workspace | None) -> OutputDir:
+        working_dir = workspace.working_dir if workspace else self._settings.working_dir
+        roots = workspace.roots if workspace else self._settings.roots
+        return resolve_output_dir(
+            requested,
+            settings_output_dir=self._settings.output_dir,
+            working_dir=working_dir,
+            roots=roots,
+            fallback_dir=self._settings.fallback_output_dir,
+        )
+
+
+class _Progress:
+    """Turns many tasks' polls into one monotonic progress stream (elapsed seconds of the budget)."""
+
+    def __init__(self, report: ProgressFn, total_tasks: int, deadline: float) -> None:
+        self._report = report
+        self._total = total_tasks
+        self._start = time.monotonic()
+        self._budget = max(deadline - self._start, 0.0)
+        self._states: dict[str, str] = {}
+        self._last = 0.0
+
+    async def update(self, task_id: str, status: TaskStatus | None) -> None:
+        if status is not None:
+            self._states[task_id] = status.state or status.status
+        done = sum(1 for s in self._states.values() if s in ("completed", "failed"))
+        elapsed = max(time.monotonic() - self._start, self._last + 0.001)
+        self._last = elapsed
+        state = self._states.get(task_id, "no answer yet")
+        message = f"{done}/{self._total} tasks done; task {task_id[:8]} {state}"
+        await self._report(round(elapsed, 3), round(self._budget, 3) or None, message)
+
+    def finish(self, task_id: str, status: TaskStatus) -> None:
+        self._states[task_id] = status.state or status.status
+
+
+def _pending(action: str, key: str, task_id: str, state: str = "pending") -> TaskOutcome:
+    return TaskOutcome(
+        action=action, idempotency_key=key, task_id=task_id, status=state, next_action="get_task",
+        next_hint=f"still processing; call get_task with task_id '{task_id}' and wait=true",
+    )
+
+
+def _task_keys(key: str | None, count: int) -> list[str]:
+    base = key or f"runapi-mcp-{uuid.uuid4()}"
+    return [base] if count == 1 else [f"{base}#{i + 1}" for i in range(count)]
+
+
+def _base_key(key: str) -> str:
+    return key.rsplit("#", 1)[0] if "#" in key else key
+
+
+def _charged_usd(status: TaskStatus) -> float | None:
+    billing = status.billing or {}
+    settlement = billing.get("settlement")
+    if isinstance(settlement, dict):
+        cents = settlement.get("charged_amount_cents")  # type: ignore[union-attr]
+        if isinstance(cents, int | float):
+            return float(cents) / 100
+    if status.usage is not None and status.usage.cost is not None:
+        return float(status.usage.cost)
+    return None
+
+
+def _image_record(image: SavedImage) -> dict[str, Any]:
+    return {
+        "index": image.index,
+        "url": image.url,
+        "url_expires_at": image.url_expires_at,
+        "path": str(image.path) if image.path else None,
+        "width": image.width,
+        "height": image.height,
+        "size_bytes": image.size_bytes,
+    }
+
+
+def _files_present(entry: JournalEntry) -> bool:
+    return bool(entry.images) and all(i.get("path") and Path(i["path"]).is_file() for i in entry.images)
+
+
+def _entry_dir(entry: JournalEntry) -> Path | None:
+    return Path(entry.output_dir) if entry.output_dir else None
+
+
+def _outcome_from_entry(entry: JournalEntry) -> TaskOutcome:
+    images = [
+        SavedImage(
+            index=int(r.get("index", i)), url=r.get("url"), url_expires_at=r.get("url_expires_at"),
+            path=Path(r["path"]) if r.get("path") else None, width=r.get("width"), height=r.get("height"),
+            size_bytes=r.get("size_bytes"),
+        )
+        for i, r in enumerate(entry.images)
+    ]
+    cost = Cost(entry.cost_cents / 100, "charged", "from the task history") if entry.cost_cents is not None else None
+    return TaskOutcome(action=entry.action, idempotency_key=entry.idempotency_key, task_id=entry.task_id,
+                       status=entry.status, images=images, cost=cost)
+
+
+def _notes(out_dir: OutputDir) -> list[str]:
+    return [out_dir.note] if out_dir.note else []
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def owner_id(api_key: str) -> str:
+    """A stable, non-reversible tenant id for a key: the journal never holds the key itself."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+__all__: Sequence[str] = ("ImageJob", "ImageService", "ProgressFn", "Workspace", "owner_id")

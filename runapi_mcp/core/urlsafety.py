@@ -1,0 +1,323 @@
+"""Refuse URLs that lead to private, loopback, link-local or cloud-metadata addresses, in any spelling.
+
+URLs reach us from agents (edit_image sources, handed to RunAPI) and from RunAPI (result images, which
+we download). Either way nothing may point us, or RunAPI on our behalf, at an internal service. Hosts in
+`allow_hosts` are exempt: the configured base URL's host, so a loopback sandbox works.
+
+Parsers disagree about odd URLs (`http://a\\@b/`, `http://a@b@c/`), so ambiguous forms are refused
+rather than interpreted: no userinfo, no backslashes, whitespace or control characters, no zone ids.
+Numeric hosts are read the way `inet_aton` and browsers read them (`127.1`, `0x7f.1`, `0177.0.0.1`,
+`2130706433`), and hostnames are resolved: every address they resolve to must be public.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from runapi_mcp.core.errors import InputError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> the addresses it resolves to, as strings. Tests pass their own.
+Resolver = Callable[[str, int], Iterable[str]]
+
+DNS_TIMEOUT_SECONDS = 2.0
+MAX_URL_LENGTH = 8192
+
+METADATA_HOSTS = frozenset({
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    "instance-data",
+    "instance-data.ec2.internal",
+})
+METADATA_ADDRESSES: frozenset[IPAddress] = frozenset({
+    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack...
+    ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
+    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+    ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
+})
+
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+_NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+
+# A lookup that hangs must not hang the caller: it waits on this pool with a timeout instead.
+_dns_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runapi-mcp-dns")
+
+
+@dataclass(frozen=True)
+class _Context:
+    what: str  # how messages name the URL
+    hint: str  # the next step when it is refused
+
+
+_INPUT = _Context("Image URL", "Use a public http(s) URL, or pass the image as a local file path.")
+_DOWNLOAD = _Context("Image download URL", "The image was not downloaded; its URL is in the result.")
+
+
+def check_public_url(
+    url: str,
+    allow_hosts: Collection[str] = (),
+    *,
+    resolver: Resolver | None = None,
+    timeout: float = DNS_TIMEOUT_SECONDS,
+) -> None:
+    """Raise InputError unless `url` is an http(s) URL whose host is public (or in `allow_hosts`).
+
+    Blocking: hostnames are resolved with the system resolver (bounded by `timeout`). Call it in a
+    worker thread from async code.
+    """
+    _check(url, allow_hosts, resolver, timeout, _INPUT)
+
+
+def check_download_url(
+    url: str,
+    allow_hosts: Collection[str] = (),
+    *,
+    resolver: Resolver | None = None,
+    timeout: float = DNS_TIMEOUT_SECONDS,
+) -> None:
+    """The same rules as `check_public_url`, for result URLs we download (and every redirect)."""
+    _check(url, allow_hosts, resolver, timeout, _DOWNLOAD)
+
+
+def refusal_reason(ip: IPAddress) -> str | None:
+    """Why an address is not public ("loopback", "private", ...), or None when it is."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            reasons = [r for r in (refusal_reason(v4) for v4 in embedded) if r]
+            return reasons[0] if reasons else None
+        if ip in _IPV4_COMPATIBLE:
+            return "loopback" if ip.is_loopback else "unspecified" if ip.is_unspecified else "IPv4-compatible"
+        if ip in _NAT64_LOCAL:
+            return "private"
+    if ip in METADATA_ADDRESSES:
+        return "cloud metadata"
+    checks: tuple[tuple[bool, str], ...] = (
+        (ip.is_loopback, "loopback"),
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_link_local, "link-local"),
+        (ip.is_multicast, "multicast"),
+        (ip.is_private, "private"),
+        (ip.is_reserved, "reserved"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
+        (not ip.is_global, "non-public"),
+    )
+    return next((reason for hit, reason in checks if hit), None)
+
+
+def parse_ipv4_loose(host: str) -> ipaddress.IPv4Address | None:
+    """Read `host` the way inet_aton and browsers do (`127.1`, `0x7f.0.0.1`, `017700000001`); None if it is
+    not numeric at all. Raises ValueError for a numeric-looking host that is not a valid address."""
+    parts = host.split(".")
+    if not all(_NUMERIC_LABEL.match(p) for p in parts):
+        return None
+    if len(parts) > 4:
+        raise ValueError("too many numeric parts")
+    numbers = [_ipv4_number(p) for p in parts]
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        raise ValueError("a number is out of range")
+    value = last
+    for i, n in enumerate(head):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+def _ipv4_number(part: str) -> int:
+    if part.startswith("0x"):
+        return int(part[2:] or "0", 16)
+    if len(part) > 1 and part.startswith("0"):
+        try:
+            return int(part, 8)
+        except ValueError:
+            raise ValueError(f"{part} starts with 0 but is not an octal number") from None
+    return int(part)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...] | None:
+    """IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64): they decide where it goes."""
+    if ip.ipv4_mapped is not None:
+        return (ip.ipv4_mapped,)
+    if ip.sixtofour is not None:
+        return (ip.sixtofour,)
+    if ip.teredo is not None:
+        return ip.teredo
+    if ip in _NAT64:
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    return None
+
+
+@dataclass(frozen=True)
+class _Target:
+    host: str  # lower case, no brackets or trailing dot, IDNA-encoded
+    port: int
+    ip: IPAddress | None
+
+
+def _check(
+    url: str, allow_hosts: Collection[str], resolver: Resolver | None, timeout: float, ctx: _Context
+) -> None:
+    target = _parse(url, ctx)
+    if _allowed(target, allow_hosts):
+        return
+    shown = _shorten(url)
+    if target.ip is not None:
+        reason = refusal_reason(target.ip)
+        if reason:
+            raise InputError(f"{ctx.what} '{shown}' points to {_a(reason)} address ({target.ip}). {ctx.hint}")
+        return
+    if target.host == "localhost" or target.host.endswith(".localhost"):
+        raise InputError(f"{ctx.what} '{shown}' points to this machine (localhost). {ctx.hint}")
+    if target.host in METADATA_HOSTS:
+        raise InputError(f"{ctx.what} '{shown}' points to a cloud metadata service. {ctx.hint}")
+    for address in _resolve(target, resolver, timeout, ctx, shown):
+        reason = refusal_reason(address)
+        if reason:
+            raise InputError(
+                f"{ctx.what} '{shown}': {target.host} resolves to {_a(reason)} address ({address}). {ctx.hint}"
+            )
+
+
+def _parse(url: str, ctx: _Context) -> _Target:
+    shown = _shorten(url)
+
+    def bad(why: str) -> InputError:
+        return InputError(f"{ctx.what} '{shown}' cannot be used: {why}. {ctx.hint}")
+
+    if len(url) > MAX_URL_LENGTH:
+        raise bad(f"it is longer than {MAX_URL_LENGTH} characters")
+    if _FORBIDDEN_CHARS.search(url):
+        raise bad("it contains spaces, control characters or backslashes (percent-encode them)")
+    try:
+        parts = urlsplit(url)
+        port_value = parts.port
+    except ValueError as exc:
+        raise bad(f"it is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InputError(f"{ctx.what} '{shown}' must start with http:// or https://. {ctx.hint}")
+    if "@" in parts.netloc:
+        raise bad("user names or passwords in URLs (user@host) are not accepted")
+    raw_host = parts.hostname
+    if not raw_host:
+        raise bad("it has no host")
+    port = port_value if port_value is not None else (443 if scheme == "https" else 80)
+    if parts.netloc.startswith("["):
+        if "%" in raw_host:
+            raise bad("IPv6 zone ids are not accepted")
+        try:
+            return _Target(raw_host, port, ipaddress.IPv6Address(raw_host))
+        except ValueError:
+            raise bad("the IPv6 address in brackets is not valid") from None
+    host = _normalize_hostname(raw_host)
+    if host is None:
+        raise bad("the host name is not valid")
+    try:
+        ip = parse_ipv4_loose(host)
+    except ValueError as exc:
+        raise bad(f"the numeric host is not a valid IPv4 address ({exc})") from None
+    return _Target(str(ip) if ip else host, port, ip)
+
+
+def _normalize_hostname(raw: str) -> str | None:
+    host = raw
+    if not host.isascii():
+        try:
+            # IDNA also maps look-alikes: fullwidth "１２７.０.０.１" becomes "127.0.0.1".
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    host = host.lower()
+    if host.endswith("."):
+        host = host[:-1]
+    labels = host.split(".")
+    if not host or len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        return None
+    return host
+
+
+def _allowed(target: _Target, allow_hosts: Collection[str]) -> bool:
+    for entry in allow_hosts:
+        parsed = _parse_allow_entry(entry)
+        if parsed is None:
+            continue
+        host, port = parsed
+        if host == target.host and (port is None or port == target.port):
+            return True
+    return False
+
+
+def _parse_allow_entry(entry: str) -> tuple[str, int | None] | None:
+    text = entry.strip().lower()
+    port: int | None = None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":") and rest[1:].isdigit():
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            return None
+        port = int(port_text)
+    else:
+        host = text
+    try:
+        return str(ipaddress.ip_address(host)), port
+    except ValueError:
+        pass
+    normalized = _normalize_hostname(host)
+    if normalized is None:
+        return None
+    try:
+        ip = parse_ipv4_loose(normalized)
+    except ValueError:
+        return None
+    return (str(ip) if ip else normalized), port
+
+
+def _resolve(target: _Target, resolver: Resolver | None, timeout: float, ctx: _Context, shown: str) -> list[IPAddress]:
+    lookup = resolver or _system_resolve
+    future = _dns_pool.submit(lambda: list(lookup(target.host, target.port)))
+    try:
+        raw = future.result(timeout=timeout)
+    except FutureTimeout:
+        future.cancel()
+        raise InputError(
+            f"{ctx.what} '{shown}': looking up {target.host} took longer than {timeout:g}s. Try again later."
+        ) from None
+    except OSError:
+        raise InputError(f"{ctx.what} '{shown}': the host {target.host} cannot be found. Check the URL.") from None
+    addresses: list[IPAddress] = []
+    for text in raw:
+        try:
+            addresses.append(ipaddress.ip_address(text.split("%", 1)[0]))
+        except ValueError:
+            continue
+    if not addresses:
+        raise InputError(f"{ctx.what} '{shown}': the host {target.host} has no address. Check the URL.")
+    return addresses
+
+
+def _system_resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
+def _shorten(url: str, limit: int = 100) -> str:
+    return url if len(url) <= limit else url[: limit - 3] + "..."

@@ -1,0 +1,103 @@
+"""build_server(settings): the MCPServer with its tools, resources and lifespan."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+from pydantic import ValidationError as PydanticValidationError
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.types import CallToolResult
+from runapi_mcp import __version__
+from runapi_mcp.core.errors import CoreError
+from runapi_mcp.server.errors import explain_arguments
+from runapi_mcp.server.state import AppState, open_state
+from runapi_mcp.server.tools import register_tools, request_key
+from runapi_mcp.settings import Settings
+
+INSTRUCTIONS = """\
+GPT Image 2 through RunAPI. Every generate_image/edit_image image costs money (1k $0.06, 2k $0.10, \
+4k $0.16); check get_pricing before large jobs and prefer count=1 until the prompt is right.
+Results are saved as PNG files in the project (paths in the text); URLs expire after 7 days.
+If a call returns a task id that is not finished, continue with get_task(task_id, wait=true): never \
+create the same image again. If a create got no answer, call it again with the same idempotency_key: \
+RunAPI returns the same task without charging twice.
+To edit a result, pass images=["task:<task_id>"] (or a local path) to edit_image."""
+
+
+class RunAPIMCPServer(MCPServer[AppState]):
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            # The SDK reports bad arguments as pydantic's multi-line dump; agents need one line.
+            if isinstance(exc.__cause__, PydanticValidationError):
+                raise ToolError(explain_arguments(exc.__cause__)) from exc.__cause__
+            raise
+
+
+def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> RunAPIMCPServer:
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        async with open_state(settings, transport=transport) as state:
+            yield state
+
+    mcp = RunAPIMCPServer(
+        "runapi",
+        title="RunAPI GPT Image 2",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+    )
+    register_tools(mcp, structured=settings.structured_output)
+    _register_resources(mcp)
+    return mcp
+
+
+def _register_resources(mcp: RunAPIMCPServer) -> None:
+    @mcp.resource("runapi://tasks/{task_id}", name="task", mime_type="application/json")
+    async def task_resource(task_id: str, ctx: Context[AppState, Any]) -> str:
+        """A task from the history: parameters, status, saved files, URLs."""
+        entry = await _service(ctx).task_entry(task_id)
+        if entry is None:
+            raise ResourceError(f"No task '{task_id}' in the task history.")
+        return json.dumps(
+            {
+                "task_id": entry.task_id,
+                "action": entry.action,
+                "status": entry.status,
+                "params": entry.params,
+                "images": entry.images,
+                "error": entry.error,
+                "cost_usd": None if entry.cost_cents is None else entry.cost_cents / 100,
+            },
+            indent=2,
+        )
+
+    @mcp.resource("runapi://tasks/{task_id}/images/{index}", name="task-image", mime_type="image/png")
+    async def image_resource(task_id: str, index: int, ctx: Context[AppState, Any]) -> bytes:
+        """A saved result image, as PNG bytes."""
+        try:
+            return await _service(ctx).image_bytes(task_id, index)
+        except CoreError as exc:
+            raise ResourceError(str(exc)) from exc
+
+
+def _service(ctx: Context[AppState, Any]):  # type: ignore[no-untyped-def]
+    state: AppState = ctx.request_context.lifespan_context
+    try:
+        return state.service(request_key(ctx, state))
+    except ToolError as exc:
+        raise ResourceError(str(exc)) from exc
+
+
+__all__ = ["INSTRUCTIONS", "CallToolResult", "build_server"]

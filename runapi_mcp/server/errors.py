@@ -1,0 +1,62 @@
+"""Turn failures into one or two sentences the agent can act on."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError as PydanticValidationError
+
+from runapi_mcp.core.errors import CoreError
+from runapi_mcp.runapi import errors as api
+
+NO_KEY = (
+    "No RunAPI API key is set. Set RUNAPI_API_KEY in this server's environment (or \"api_key\" in "
+    "~/.config/runapi/config.json), or try it without a key: runapi-mcp --sandbox."
+)
+
+
+def explain(exc: Exception, *, base_url: str) -> str:
+    """The message an agent sees for an anticipated failure. Never contains the key."""
+    if isinstance(exc, CoreError):
+        return str(exc)
+    if not isinstance(exc, api.RunAPIError):
+        raise exc
+    msg = exc.message.rstrip(".")
+    task = f" Task id: {exc.task_id}; call get_task with it." if exc.task_id else ""
+    if isinstance(exc, api.AuthenticationError):
+        return f"RunAPI rejected the API key (401: {msg}). Check RUNAPI_API_KEY, or try runapi-mcp --sandbox."
+    if isinstance(exc, api.InsufficientCreditsError):
+        return (
+            f"Not enough RunAPI credits for this job (402: {msg}). Top up your account, or lower count or "
+            "output_resolution; get_balance shows what is left."
+        )
+    if isinstance(exc, api.NotFoundError):
+        return f"RunAPI has no such task or file (404: {msg}). Check the id with list_tasks."
+    if isinstance(exc, api.IdempotencyConflictError):
+        return (
+            f"This idempotency_key was already used with other parameters (409: {msg}). "
+            "Use a new key, or repeat the original parameters."
+        )
+    if isinstance(exc, api.RateLimitError):
+        wait = f" about {exc.retry_after:.0f} s" if exc.retry_after else " a minute"
+        return f"RunAPI is rate limiting requests (429) and retries ran out. Wait{wait} and call again.{task}"
+    if isinstance(exc, api.ServerError):
+        return f"RunAPI is failing ({exc.status}: {msg}) and retries ran out. Try again shortly.{task}"
+    if isinstance(exc, api.ConnectionFailedError):
+        return f"Could not reach RunAPI at {base_url} ({msg}). Check the network or RUNAPI_BASE_URL.{task}"
+    if isinstance(exc, api.TaskFailedError):
+        return f"The task failed ({msg}). Failed generations are not billed.{task}"
+    if isinstance(exc, api.ValidationError):
+        return f"RunAPI refused the request: {msg}."
+    return f"RunAPI answered unexpectedly ({exc.status or 'no status'}: {msg}).{task}"
+
+
+def explain_arguments(exc: PydanticValidationError) -> str:
+    """A short line per bad argument instead of pydantic's multi-line dump with documentation links."""
+    parts: list[str] = []
+    for err in exc.errors()[:4]:
+        field = ".".join(str(p) for p in err["loc"]) or "arguments"
+        message = err["msg"]
+        if err["type"] == "missing":
+            message = "is required"
+        parts.append(f"{field}: {message}")
+    more = f" (+{len(exc.errors()) - 4} more)" if len(exc.errors()) > 4 else ""
+    return "Invalid arguments: " + "; ".join(parts) + more + ". Fix them and call again."

@@ -1,0 +1,153 @@
+"""The one result shape for generate_image, edit_image and get_task.
+
+Text first and complete on its own (hosts differ in what else they show), then one small preview per
+image, a resource link per image, and structured content matching the published output schema.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
+from runapi_mcp.core.outcomes import JobOutcome, SavedImage, TaskOutcome
+
+
+class ImageInfo(BaseModel):
+    index: int
+    path: str | None = Field(None, description="Where the image was saved, when it was.")
+    url: str | None = None
+    url_expires_at: str | None = None
+    width: int | None = None
+    height: int | None = None
+    resource_uri: str
+
+
+class TaskInfo(BaseModel):
+    task_id: str | None
+    idempotency_key: str
+    status: str = Field(description="pending, processing, completed, failed, or unknown")
+    images: list[ImageInfo] = Field(default_factory=list[ImageInfo])
+    cost_usd: float | None = None
+    cost_basis: str | None = Field(None, description="charged, estimated, or not billed")
+    error: str | None = None
+    next_action: str | None = Field(None, description="The tool to call next, if any (e.g. get_task).")
+
+
+class ImageJobResult(BaseModel):
+    tasks: list[TaskInfo]
+    output_dir: str | None = None
+    sandbox: bool = False
+    notes: list[str] = Field(default_factory=list[str])
+
+
+def image_uri(task_id: str, index: int) -> str:
+    return f"runapi://tasks/{task_id}/images/{index}"
+
+
+def build_result(job: JobOutcome, *, working_dir: Path, structured: bool) -> CallToolResult:
+    lines: list[str] = []
+    if job.sandbox:
+        lines.append("SANDBOX: these images are placeholders from the local RunAPI sandbox, not real generations.")
+    for task in job.tasks:
+        lines.extend(_task_lines(task, working_dir))
+    lines.extend(job.notes)
+    content: list[ContentBlock] = [TextContent(type="text", text="\n".join(lines))]
+    for task in job.tasks:
+        for image in task.images:
+            if image.preview is not None:
+                content.append(
+                    ImageContent(
+                        type="image",
+                        data=base64.b64encode(image.preview.data).decode("ascii"),
+                        mime_type=image.preview.mime_type,
+                    )
+                )
+    for task in job.tasks:
+        if task.task_id is None:
+            continue
+        for image in task.images:
+            if image.path is not None:
+                content.append(
+                    ResourceLink(
+                        type="resource_link",
+                        uri=image_uri(task.task_id, image.index),
+                        name=image.path.name,
+                        mime_type="image/png",
+                        size=image.size_bytes,
+                    )
+                )
+    structured_content = _structured(job).model_dump(mode="json") if structured else None
+    return CallToolResult(content=content, structured_content=structured_content)
+
+
+def _task_lines(task: TaskOutcome, working_dir: Path) -> list[str]:
+    tid = task.task_id or "(no id yet)"
+    head = f"Task {tid}: {task.status}"
+    if task.replayed:
+        head += " (existing task reused, not charged again)"
+    lines = [head + "."]
+    for image in task.images:
+        lines.append(_image_line(image, working_dir))
+    if task.cost is not None and task.cost.usd is not None:
+        detail = f" ({task.cost.detail})" if task.cost.detail else ""
+        lines.append(f"  Cost: ${task.cost.usd:.2f} {task.cost.basis}{detail}.")
+    if task.error:
+        lines.append(f"  Error: {task.error}")
+    if task.next_hint:
+        lines.append(f"  Next: {task.next_hint}.")
+    return lines
+
+
+def _image_line(image: SavedImage, working_dir: Path) -> str:
+    size = f"{image.width}x{image.height}" if image.width and image.height else "size unknown"
+    parts = [f"  Image {image.index}:"]
+    if image.path is not None:
+        parts.append(f"saved to {_display_path(image.path, working_dir)} ({size}).")
+    else:
+        parts.append(f"not saved locally ({image.save_error or 'download skipped'}).")
+    if image.url:
+        expiry = f", expires {image.url_expires_at}" if image.url_expires_at else ""
+        parts.append(f"URL: {image.url}{expiry}")
+    return " ".join(parts)
+
+
+def _display_path(path: Path, working_dir: Path) -> str:
+    try:
+        return str(path.relative_to(working_dir))
+    except ValueError:
+        return str(path)
+
+
+def _structured(job: JobOutcome) -> ImageJobResult:
+    return ImageJobResult(
+        tasks=[
+            TaskInfo(
+                task_id=t.task_id,
+                idempotency_key=t.idempotency_key,
+                status=t.status,
+                images=[
+                    ImageInfo(
+                        index=i.index,
+                        path=str(i.path) if i.path else None,
+                        url=i.url,
+                        url_expires_at=i.url_expires_at,
+                        width=i.width,
+                        height=i.height,
+                        resource_uri=image_uri(t.task_id, i.index) if t.task_id else "",
+                    )
+                    for i in t.images
+                ],
+                cost_usd=t.cost.usd if t.cost else None,
+                cost_basis=t.cost.basis if t.cost else None,
+                error=t.error,
+                next_action=t.next_action,
+            )
+            for t in job.tasks
+        ],
+        output_dir=str(job.output_dir) if job.output_dir else None,
+        sandbox=job.sandbox,
+        notes=job.notes,
+    )

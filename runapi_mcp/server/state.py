@@ -1,0 +1,82 @@
+"""What the server holds for its lifetime: one HTTP client, the RunAPI client, the journal."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx2
+from pydantic import SecretStr
+
+from runapi_mcp import __version__
+from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.service import ImageService, owner_id
+from runapi_mcp.core.uploads import SourceResolver
+from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
+from runapi_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SANDBOX_KEY = "sandbox-key"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    http: httpx2.AsyncClient
+    client: RunAPIClient
+    journal: Journal
+    sandbox_url: str | None = None
+    # Uploaded local images by content hash, reused across calls until they expire.
+    upload_cache: dict[str, tuple[str, float]] = field(default_factory=dict[str, tuple[str, float]])
+
+    def service(self, api_key: SecretStr | None = None) -> ImageService:
+        """The flow for one call. A per-request key (multi-tenant HTTP) gets its own client and journal view."""
+        client, owner = self.client, None
+        if api_key is not None:
+            client = self.client.with_api_key(api_key)
+            owner = owner_id(api_key.get_secret_value())
+        hosts = (httpx2.URL(self.settings.base_url).host,)
+        sources = SourceResolver(
+            client, self.journal, max_bytes=self.settings.max_input_bytes, allow_hosts=hosts,
+            owner=owner, cache=self.upload_cache if owner is None else None,
+        )
+        return ImageService(
+            client=client, journal=self.journal, http=self.http, settings=self.settings,
+            sources=sources, owner=owner, sandbox=self.sandbox_url is not None,
+        )
+
+
+@asynccontextmanager
+async def open_state(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> AsyncIterator[AppState]:
+    """Build the process-wide state; `transport` is the test seam for the HTTP boundary."""
+    async with AsyncExitStack() as stack:
+        sandbox_url: str | None = None
+        if settings.sandbox:
+            from runapi_mcp.sandbox import SandboxConfig, running_sandbox
+
+            sandbox = await stack.enter_async_context(running_sandbox(SandboxConfig(latency=settings.sandbox_latency)))
+            sandbox_url = sandbox.url
+            settings = settings.model_copy(update={"base_url": sandbox_url, "api_key": SecretStr(SANDBOX_KEY)})
+            log.info("serving against the in-process RunAPI sandbox at %s", sandbox_url)
+        http = await stack.enter_async_context(
+            httpx2.AsyncClient(
+                transport=transport,
+                timeout=httpx2.Timeout(settings.request_timeout, connect=10.0),
+                limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
+                follow_redirects=False,
+            )
+        )
+        client = RunAPIClient(
+            http,
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            user_agent=f"runapi-mcp/{__version__}",
+        )
+        # Sandbox tasks live and die with their sandbox: keep them out of the real task history.
+        journal_name = "sandbox-journal.sqlite3" if sandbox_url else "journal.sqlite3"
+        journal = Journal(settings.state_dir / journal_name)
+        yield AppState(settings=settings, http=http, client=client, journal=journal, sandbox_url=sandbox_url)

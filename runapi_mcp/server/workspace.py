@@ -1,0 +1,55 @@
+"""Where a call may read and write, from the settings and, on stdio, the client's MCP roots.
+
+Hosts differ in the working directory they give a server (Claude Desktop starts it in `/`); a client
+that offers roots names the real workspace, so its first root becomes the working directory then.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import anyio
+
+from mcp.server.mcpserver import Context
+from runapi_mcp.core.service import Workspace
+from runapi_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOTS_TIMEOUT_SECONDS = 2.0
+
+
+async def workspace_for(ctx: Context[Any, Any], settings: Settings) -> Workspace:
+    roots = await _client_roots(ctx) if settings.transport == "stdio" else []
+    working_dir = settings.working_dir
+    if roots and not _usable(working_dir):
+        working_dir = roots[0]
+    return Workspace(working_dir=working_dir, roots=(working_dir, *settings.allowed_roots, *roots))
+
+
+def _usable(path: Path) -> bool:
+    return path != Path(path.anchor) and os.access(path, os.W_OK)
+
+
+async def _client_roots(ctx: Context[Any, Any]) -> list[Path]:
+    caps = ctx.client_capabilities
+    if caps is None or caps.roots is None:
+        return []
+    try:
+        with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+            result = await ctx.session.list_roots()
+    except Exception as exc:  # roots are a hint; a client that fails to answer must not fail the call
+        log.info("could not list the client's roots: %s", exc)
+        return []
+    paths: list[Path] = []
+    for root in result.roots:
+        parsed = urlparse(str(root.uri))
+        if parsed.scheme == "file" and parsed.path:
+            path = Path(unquote(parsed.path))
+            if path.is_dir():
+                paths.append(path.resolve())
+    return paths
