@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 # done, total, message: forwarded to MCP progress notifications by the server.
 ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
 
+# Resellers quote 20,000 characters as GPT Image 2's prompt limit; RunAPI publishes none.
+MAX_PROMPT_CHARS = 20_000
+# RunAPI allows 512; count > 1 appends "#n" to the key.
+MAX_KEY_CHARS = 500
+
 # RunAPI keeps output URLs for 7 days.
 URL_LIFETIME_SECONDS = 7 * 24 * 3600
 
@@ -62,6 +67,18 @@ class ImageJob:
     wait: bool = True
     output_dir: str | None = None
     idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here rather than in the tool schema: the schema's every byte costs tokens in every session.
+        if len(self.prompt) > MAX_PROMPT_CHARS:
+            raise InputError(f"prompt is {len(self.prompt)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
+        if not self.prompt.strip():
+            raise InputError("prompt is empty; describe the image you want.")
+        key = self.idempotency_key
+        if key is not None and not (1 <= len(key) <= MAX_KEY_CHARS and key.isprintable() and key.isascii()):
+            raise InputError(
+                f"idempotency_key must be 1 to {MAX_KEY_CHARS} printable ASCII characters; leave it out to get one."
+            )
 
     def params(self) -> dict[str, Any]:
         """The parameters that define the task: what the journal keeps and replays compare."""
@@ -129,7 +146,7 @@ class ImageService:
         tracker: _Progress,
     ) -> TaskOutcome:
         params = job.params()
-        existing = await self._journal.get_by_key(key)
+        existing = await self._journal.get_by_key(key, owner=self._owner)
         if existing is not None and existing.params != params:
             raise InputError(
                 f"idempotency_key '{key}' was already used for a different request. "
@@ -207,7 +224,11 @@ class ImageService:
         if entry is not None:
             action = entry.action  # type: ignore[assignment]
             key = entry.idempotency_key
-            out_dir = OutputDir(Path(entry.output_dir), None) if entry.output_dir else self._output_dir(None, None)
+            out_dir = (
+                OutputDir(Path(entry.output_dir), None)
+                if entry.output_dir
+                else await anyio.to_thread.run_sync(self._output_dir, None, None)
+            )
         else:
             action = await self._probe_action(task_id)
             key = f"adopted-{task_id}"
@@ -332,8 +353,7 @@ class ImageService:
         }
         await anyio.to_thread.run_sync(write_sidecar, saved.path, sidecar)
         if self._settings.preview_max_side > 0:
-            data = await anyio.Path(saved.path).read_bytes()
-            image.preview = await make_preview_async(data, self._settings.preview_max_side)
+            image.preview = await make_preview_async(saved.path, self._settings.preview_max_side)
 
     async def _cost(self, action: Action, status: TaskStatus, params: dict[str, Any]) -> Cost:
         charged = _charged_usd(status)

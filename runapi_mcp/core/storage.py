@@ -268,13 +268,13 @@ async def _download(
             await anyio.to_thread.run_sync(partial(check_download_url, current, allow_hosts))
         except InputError as exc:
             raise DownloadError(str(exc)) from None
-        request = httpx2.Request(
-            "GET",
-            current,
-            headers={"Accept": "image/png,image/jpeg,image/webp,image/gif;q=0.9,*/*;q=0.1"},
-            extensions={"timeout": httpx2.Timeout(timeout).as_dict()},
-        )
         try:
+            request = httpx2.Request(
+                "GET",
+                current,
+                headers={"Accept": "image/png,image/jpeg,image/webp,image/gif;q=0.9,*/*;q=0.1"},
+                extensions={"timeout": httpx2.Timeout(timeout).as_dict()},
+            )
             response = await http.send(request, stream=True, follow_redirects=False, auth=None)
             try:
                 location = response.headers.get("location")
@@ -292,7 +292,7 @@ async def _download(
             raise DownloadError(
                 f"Downloading {_display(url)} failed: {type(exc).__name__}. Try again later.", retryable=True
             ) from None
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             raise DownloadError(f"Downloading {_display(url)} failed: {exc}.") from None
     raise DownloadError(f"Downloading {_display(url)} failed: more than {MAX_REDIRECTS} redirects.")
 

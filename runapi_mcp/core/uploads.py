@@ -102,7 +102,7 @@ class SourceResolver:
         if url and (expires is None or _expiry(expires) - REUSE_MARGIN_SECONDS > time.time()):
             return str(url)
         path = record.get("path")
-        if path and Path(path).is_file():
+        if path and await anyio.Path(path).is_file():
             local = await anyio.to_thread.run_sync(
                 lambda: parse_image_ref(
                     str(path), working_dir=Path(path).parent, roots=(Path(path).parent,), max_bytes=self._max_bytes

@@ -15,9 +15,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -50,9 +49,6 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
-
-# A lookup that hangs must not hang the caller: it waits on this pool with a timeout instead.
-_dns_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runapi-mcp-dns")
 
 
 @dataclass(frozen=True)
@@ -288,17 +284,13 @@ def _parse_allow_entry(entry: str) -> tuple[str, int | None] | None:
 
 
 def _resolve(target: _Target, resolver: Resolver | None, timeout: float, ctx: _Context, shown: str) -> list[IPAddress]:
-    lookup = resolver or _system_resolve
-    future = _dns_pool.submit(lambda: list(lookup(target.host, target.port)))
-    try:
-        raw = future.result(timeout=timeout)
-    except FutureTimeout:
-        future.cancel()
+    raw = _lookup(resolver or _system_resolve, target, timeout)
+    if raw is None:
         raise InputError(
             f"{ctx.what} '{shown}': looking up {target.host} took longer than {timeout:g}s. Try again later."
-        ) from None
-    except OSError:
-        raise InputError(f"{ctx.what} '{shown}': the host {target.host} cannot be found. Check the URL.") from None
+        )
+    if isinstance(raw, OSError):
+        raise InputError(f"{ctx.what} '{shown}': the host {target.host} cannot be found. Check the URL.")
     addresses: list[IPAddress] = []
     for text in raw:
         try:
@@ -308,6 +300,29 @@ def _resolve(target: _Target, resolver: Resolver | None, timeout: float, ctx: _C
     if not addresses:
         raise InputError(f"{ctx.what} '{shown}': the host {target.host} has no address. Check the URL.")
     return addresses
+
+
+def _lookup(resolver: Resolver, target: _Target, timeout: float) -> list[str] | OSError | None:
+    """Run the lookup with a deadline: getaddrinfo has no timeout of its own. The caller waits; a lookup
+    that outlives the deadline finishes in a daemon thread nobody waits for (not even interpreter exit).
+    None means it timed out; an OSError that the host is unknown; anything else is re-raised here."""
+    outcome: list[list[str] | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(list(resolver(target.host, target.port)))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=work, name="runapi-mcp-dns", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        return None
+    result = outcome[0]
+    if isinstance(result, BaseException) and not isinstance(result, OSError):
+        raise result
+    return result
 
 
 def _system_resolve(host: str, port: int) -> list[str]:

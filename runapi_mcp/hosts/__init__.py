@@ -1,11 +1,38 @@
-"""Host setup: `runapi-mcp init <target>` and the manifests, from one source of truth."""
+"""Host setup: `runapi-mcp init <target>` and the manifests, from one source of truth.
 
-from runapi_mcp.hosts.cli import add_arguments, run_init
-from runapi_mcp.hosts.errors import InitError
-from runapi_mcp.hosts.init import InitPlan, apply_init, plan_init, render_new
-from runapi_mcp.hosts.launch import ServerLaunch, default_launch, parse_command
-from runapi_mcp.hosts.links import cursor_deeplink, cursor_install_url
-from runapi_mcp.hosts.targets import TARGETS, HostTarget
+Names load on first use: building the command line imports this package, and serving should not pay for
+tomlkit and the file editors.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runapi_mcp.hosts.cli import add_arguments, run_init
+    from runapi_mcp.hosts.errors import InitError
+    from runapi_mcp.hosts.init import InitPlan, apply_init, plan_init, render_new
+    from runapi_mcp.hosts.launch import ServerLaunch, default_launch, parse_command
+    from runapi_mcp.hosts.links import cursor_deeplink, cursor_install_url
+    from runapi_mcp.hosts.targets import TARGETS, HostTarget
+
+_EXPORTS = {
+    "add_arguments": "cli",
+    "run_init": "cli",
+    "InitError": "errors",
+    "InitPlan": "init",
+    "apply_init": "init",
+    "plan_init": "init",
+    "render_new": "init",
+    "ServerLaunch": "launch",
+    "default_launch": "launch",
+    "parse_command": "launch",
+    "cursor_deeplink": "links",
+    "cursor_install_url": "links",
+    "TARGETS": "targets",
+    "HostTarget": "targets",
+}
 
 __all__ = [
     "TARGETS",
@@ -23,3 +50,10 @@ __all__ = [
     "render_new",
     "run_init",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)

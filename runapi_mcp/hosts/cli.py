@@ -7,15 +7,17 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, TextIO
 
 from runapi_mcp.hosts.errors import InitError
-from runapi_mcp.hosts.init import InitPlan, apply_init, plan_init
 from runapi_mcp.hosts.launch import KEY_VAR, PACKAGE, ServerLaunch, default_launch
 from runapi_mcp.hosts.targets import TARGETS, HostTarget
 from runapi_mcp.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from runapi_mcp.hosts.init import InitPlan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--command",
+        # Not `command`: runapi_mcp.cli keeps the subcommand name there.
+        dest="launch_command",
         metavar="CMD",
         help='how the host starts the server (default "uvx runapi-mcp"), e.g. "python -m runapi_mcp" '
         "or an absolute path to runapi-mcp",
@@ -58,12 +62,14 @@ def run_init(
     which: Callable[[str], str | None] = shutil.which,
 ) -> int:
     """Run `init` from parsed arguments; returns the exit status. Never prints the API key."""
+    from runapi_mcp.hosts.init import apply_init, plan_init  # the file editors load only for init
+
     stdout = out or sys.stdout
     stderr = err or sys.stderr
     try:
         host = TARGETS[args.target]
         key = _key_to_write(args, settings)
-        launch, launch_note = _launch_for(host, args.command, which)
+        launch, launch_note = _launch_for(host, args.launch_command, which)
         plan = plan_init(
             host.name,
             user=bool(args.user),

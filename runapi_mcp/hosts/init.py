@@ -61,6 +61,8 @@ def plan_init(
     host = _target(target)
     scope = _scope(host, user)
     launch = _launch(command, platform)
+    if scope == "project" and not project_dir.is_dir():
+        raise InitError(f"{project_dir} is not a folder: pass the project's folder with --project-dir.")
     path = host.path(scope, project_dir=project_dir, home=home, platform=platform)
     key = KeyPlan.choose(forward_key=forward_key, write_key=write_key)
 

@@ -292,7 +292,9 @@ def _default_root() -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runapi_mcp.hosts.manifests", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m runapi_mcp.hosts.manifests", description="Generate or check the install manifests."
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="regenerate the manifests")
     mode.add_argument("--check", action="store_true", help="exit 1 if any manifest differs from the generator")

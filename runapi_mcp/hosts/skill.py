@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from runapi_mcp.core.pricing import LIST_PRICE_CENTS
 from runapi_mcp.hosts.launch import KEY_VAR
 from runapi_mcp.runapi.models import ASPECT_RATIOS
 
 SKILL_NAME = "gpt-image-2"
 SKILL_DESCRIPTION = (
-    "Prompting and running GPT Image 2 through the runapi MCP server: generating images from text, editing or "
+    "Prompting and running GPT Image 2 through the runapi MCP server, for generating images from text, editing or "
     "combining existing images, picking aspect ratio and resolution, counting the cost first, and following tasks "
-    "that are still running. Use when the user asks for an image, icon, illustration, banner, mockup, photo edit, "
-    "or what images would cost."
+    "that are still running. Use when the user asks for an image, icon, illustration, banner, mockup or photo "
+    "edit, or what images would cost."
 )
 
 PRICES_USD = {resolution: cents / 100 for resolution, cents in LIST_PRICE_CENTS.items()}
@@ -22,7 +24,7 @@ def skill_markdown() -> str:
     p1, p2, p4 = (f"${PRICES_USD[r]:.2f}" for r in ("1k", "2k", "4k"))
     return f"""---
 name: {SKILL_NAME}
-description: {SKILL_DESCRIPTION}
+description: {json.dumps(SKILL_DESCRIPTION)}
 ---
 
 # GPT Image 2 with the runapi server

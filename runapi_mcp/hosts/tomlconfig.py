@@ -36,11 +36,19 @@ def merge_toml(target: HostTarget, path: Path, old_text: str | None, entry: dict
     elif not isinstance(servers, Table | OutOfOrderTableProxy):
         raise InitError(
             f"{path}: `{target.container}` is not written as [{target.container}.NAME] tables, so runapi-mcp "
-            f"cannot add to it safely. The file was left untouched: add a [{target.container}.{SERVER_NAME}] "
-            "table by hand (`runapi-mcp init codex --dry-run` prints it)."
+            "cannot add to it safely. The file was left untouched: add this table to it by hand:\n\n"
+            + render_toml(target.container, entry)
         )
     servers[SERVER_NAME] = _table(entry)
-    return tomlkit.dumps(doc).rstrip("\n") + "\n"
+    text = tomlkit.dumps(doc).rstrip("\n") + "\n"
+    # tomlkit edits text in place; never hand back a file Codex would read differently from what we meant.
+    written: Any = tomllib.loads(text).get(target.container, {}).get(SERVER_NAME)
+    if written != entry:
+        raise InitError(
+            f"{path}: could not add the {SERVER_NAME} server without disturbing the file's layout. The file was "
+            "left untouched: add this table to it by hand:\n\n" + render_toml(target.container, entry)
+        )
+    return text
 
 
 def render_toml(container: str, entry: dict[str, Any]) -> str:

@@ -249,7 +249,7 @@ class _Api:
                     "latency": config.latency,
                     "balance_cents": config.balance_cents,
                     "url_ttl": config.url_ttl,
-                    "keys": "any non-empty key" if config.accepted_keys is None else f"{len(config.accepted_keys)} key(s)",
+                    "keys": "any" if config.accepted_keys is None else f"{len(config.accepted_keys)} configured",
                     "seed": config.seed,
                     "status_retry_after": config.status_retry_after,
                 },
@@ -267,7 +267,9 @@ class _Api:
             body = json_object(await read_json(request, self.json_limit))
             items = body.get("faults", [body] if "fault" in body else None)
             if not isinstance(items, list) or not all(isinstance(item, dict) for item in cast(list[Any], items)):
-                raise ApiError(422, "validation_failed", 'Send {"faults": [{"fault": ..., "method": ..., "path": ...}]}.')
+                raise ApiError(
+                    422, "validation_failed", 'Send {"faults": [{"fault": ..., "method": ..., "path": ...}]}.'
+                )
             try:
                 queue.push(cast(list[dict[str, Any]], items))
             except ValueError as exc:

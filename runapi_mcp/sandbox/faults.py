@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -124,7 +124,7 @@ class FaultQueue:
     def __init__(self) -> None:
         self._entries: list[_Queued] = []
 
-    def push(self, items: list[Mapping[str, Any]]) -> None:
+    def push(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Validate every item first, so a bad script queues nothing."""
         parsed: list[_Queued] = []
         for position, item in enumerate(items):

@@ -68,7 +68,13 @@ class FileStore:
         self._confirmed: dict[str, str] = {}
 
     def add(
-        self, name: str, mime_type: str, now: float, *, data: bytes | None = None, output_of: str | None = None,
+        self,
+        name: str,
+        mime_type: str,
+        now: float,
+        *,
+        data: bytes | None = None,
+        output_of: str | None = None,
         size_bytes: int = 0,
     ) -> StoredFile:
         file_id = secrets.token_hex(16)

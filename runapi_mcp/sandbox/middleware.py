@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import anyio
@@ -38,7 +39,7 @@ def retry_after_value(fault: Fault, default: float) -> str | None:
         seconds = default
     if fault.retry_after_is_date:
         # HTTP dates have whole seconds: round up so a client never retries early.
-        moment = datetime.now(UTC) + timedelta(seconds=math.ceil(seconds))
+        moment = datetime.fromtimestamp(math.ceil(time.time() + seconds), UTC)
         return format_datetime(moment, usegmt=True)
     return format_seconds(seconds)
 

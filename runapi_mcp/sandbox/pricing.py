@@ -76,9 +76,7 @@ def price_quote(payload: object) -> dict[str, Any]:
         raise validation_error("action is required.")
     if model is not None and not isinstance(model, str):
         raise validation_error("model must be a string.")
-    if raw_params is not None and not isinstance(raw_params, dict):
-        raise validation_error("params must be an object.")
-    params = json_object(raw_params or {})
+    params = json_object(raw_params, "params") if raw_params is not None else {}
     if _normalise_service(service) != SERVICE:
         raise ApiError(404, "not_found", f"No price schedule for service {service!r}.")
     if action not in ACTIONS:

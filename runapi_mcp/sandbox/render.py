@@ -91,9 +91,9 @@ def _palette(seed: bytes, offset: int) -> Colour:
 
 
 def _gradient(size: tuple[int, int], seed: bytes) -> Image.Image:
-    corners = Image.new("RGB", (2, 2))
-    corners.putdata([_palette(seed, offset) for offset in (0, 3, 6, 9)])
-    return corners.resize(size, Image.Resampling.BILINEAR)
+    corners = Image.frombytes("RGB", (2, 2), bytes(c for offset in (0, 3, 6, 9) for c in _palette(seed, offset)))
+    # Pillow's stubs leave part of resize's signature unknown.
+    return corners.resize(size, Image.Resampling.BILINEAR)  # pyright: ignore[reportUnknownMemberType]
 
 
 def _shapes(canvas: Image.Image, seed: bytes) -> None:
@@ -234,9 +234,7 @@ def _prompt_panel(canvas: Image.Image, prompt: str) -> None:
     panel_bottom = height - footer - margin // 2
     panel_top = panel_bottom - len(lines) * line_height - 2 * padding
     draw = ImageDraw.Draw(canvas, "RGBA")
-    draw.rounded_rectangle(
-        (margin, panel_top, width - margin, panel_bottom), radius=padding, fill=(0, 0, 0, 150)
-    )
+    draw.rounded_rectangle((margin, panel_top, width - margin, panel_bottom), radius=padding, fill=(0, 0, 0, 150))
     for index, line in enumerate(lines):
         draw.text((margin + padding, panel_top + padding + index * line_height), line, font=font, fill="white")
 

@@ -20,8 +20,11 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 MAX_IDEMPOTENCY_KEY = 512
 
 
-def json_object(value: object) -> dict[str, object]:
+def json_object(value: object, field: str | None = None) -> dict[str, object]:
+    """The body (400 when it is not an object) or a named field of it (422)."""
     if not isinstance(value, dict):
+        if field is not None:
+            raise validation_error(f"{field} must be an object.")
         raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
     return cast(dict[str, object], value)
 
@@ -137,7 +140,9 @@ def parse_file_create(payload: object) -> tuple[FileSource, str | None]:
     if raw_source is None:
         raise validation_error("source is required.")
     if not isinstance(raw_source, dict):
-        raise validation_error('source must be an object: {"type": "url", "url": ...} or {"type": "base64", "data": ...}.')
+        raise validation_error(
+            'source must be an object: {"type": "url", "url": ...} or {"type": "base64", "data": ...}.'
+        )
     source = cast(dict[str, object], raw_source)
     kind = source.get("type")
     if kind == "url":

@@ -13,25 +13,38 @@ from pydantic import ValidationError as PydanticValidationError
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, Tool
 from runapi_mcp import __version__
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.server.errors import explain_arguments
+from runapi_mcp.server.schema import compact_schema, inline_refs
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools, request_key
 from runapi_mcp.settings import Settings
 
 INSTRUCTIONS = """\
-GPT Image 2 through RunAPI. Every generate_image/edit_image image costs money (1k $0.06, 2k $0.10, \
-4k $0.16); check get_pricing before large jobs and prefer count=1 until the prompt is right.
-Results are saved as PNG files in the project (paths in the text); URLs expire after 7 days.
-If a call returns a task id that is not finished, continue with get_task(task_id, wait=true): never \
-create the same image again. If a create got no answer, call it again with the same idempotency_key: \
-RunAPI returns the same task without charging twice.
-To edit a result, pass images=["task:<task_id>"] (or a local path) to edit_image."""
+GPT Image 2 via RunAPI. Images cost money: check get_pricing before big jobs; start with count=1.
+Results are saved as PNGs in the project (paths in the text); URLs expire in 7 days.
+An unfinished task: continue with get_task(task_id, wait=true), never create it again. A create with no \
+answer: call it again with the same idempotency_key (no double charge).
+To edit a result, pass images=["task:<task_id>"] to edit_image."""
 
 
 class RunAPIMCPServer(MCPServer[AppState]):
+    async def list_tools(self) -> list[Tool]:
+        tools = await super().list_tools()
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": compact_schema(tool.input_schema),
+                    "output_schema": (
+                        compact_schema(inline_refs(tool.output_schema), descriptions=False) if tool.output_schema else None
+                    ),
+                }
+            )
+            for tool in tools
+        ]
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> Any:

@@ -16,31 +16,31 @@ from runapi_mcp.core.outcomes import JobOutcome, SavedImage, TaskOutcome
 
 
 class ImageInfo(BaseModel):
-    index: int
-    path: str | None = Field(None, description="Where the image was saved, when it was.")
+    # The position in `images` is the index in runapi://tasks/{task_id}/images/{index}.
+    path: str | None = None
     url: str | None = None
     url_expires_at: str | None = None
     width: int | None = None
     height: int | None = None
-    resource_uri: str
 
 
 class TaskInfo(BaseModel):
-    task_id: str | None
+    task_id: str | None = None
     idempotency_key: str
-    status: str = Field(description="pending, processing, completed, failed, or unknown")
+    # pending, processing, completed, failed, or unknown (a create that got no answer)
+    status: str
     images: list[ImageInfo] = Field(default_factory=list[ImageInfo])
     cost_usd: float | None = None
-    cost_basis: str | None = Field(None, description="charged, estimated, or not billed")
+    # charged, estimated, or not billed
+    cost_basis: str | None = None
     error: str | None = None
-    next_action: str | None = Field(None, description="The tool to call next, if any (e.g. get_task).")
+    # the tool to call next, if any: get_task, or the create again with the same idempotency_key
+    next_action: str | None = None
 
 
 class ImageJobResult(BaseModel):
     tasks: list[TaskInfo]
     output_dir: str | None = None
-    sandbox: bool = False
-    notes: list[str] = Field(default_factory=list[str])
 
 
 def image_uri(task_id: str, index: int) -> str:
@@ -79,7 +79,7 @@ def build_result(job: JobOutcome, *, working_dir: Path, structured: bool) -> Cal
                         size=image.size_bytes,
                     )
                 )
-    structured_content = _structured(job).model_dump(mode="json") if structured else None
+    structured_content = _structured(job).model_dump(mode="json", exclude_none=True) if structured else None
     return CallToolResult(content=content, structured_content=structured_content)
 
 
@@ -130,13 +130,11 @@ def _structured(job: JobOutcome) -> ImageJobResult:
                 status=t.status,
                 images=[
                     ImageInfo(
-                        index=i.index,
                         path=str(i.path) if i.path else None,
                         url=i.url,
                         url_expires_at=i.url_expires_at,
                         width=i.width,
                         height=i.height,
-                        resource_uri=image_uri(t.task_id, i.index) if t.task_id else "",
                     )
                     for i in t.images
                 ],
@@ -148,6 +146,4 @@ def _structured(job: JobOutcome) -> ImageJobResult:
             for t in job.tasks
         ],
         output_dir=str(job.output_dir) if job.output_dir else None,
-        sandbox=job.sandbox,
-        notes=job.notes,
     )

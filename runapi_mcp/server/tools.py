@@ -20,21 +20,21 @@ from runapi_mcp.server.results import ImageJobResult, build_result
 from runapi_mcp.server.state import AppState
 from runapi_mcp.server.workspace import workspace_for
 
-Prompt = Annotated[str, Field(min_length=1, max_length=32000, description="What to draw, in detail.")]
-Ratio = Annotated[AspectRatio | None, Field(description="Aspect ratio; default auto.")]
-Resolution = Annotated[
-    OutputResolution | None, Field(description="1k ($0.06/image), 2k ($0.10) or 4k ($0.16); default 1k.")
-]
-Wait = Annotated[bool, Field(description="Wait up to ~50 s for the result; false returns the task id at once.")]
-OutputDir = Annotated[str | None, Field(description="Folder for the files, inside the project; default ./runapi-images.")]
+Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
+Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
+Resolution = Annotated[OutputResolution | None, Field(description="Per image: 1k $0.06 (default), 2k $0.10, 4k $0.16.")]
+Wait = Annotated[bool, Field(description="Wait up to ~50 s; false returns the task id at once.")]
+OutputDir = Annotated[str | None, Field(description="Default ./runapi-images.")]
 Key = Annotated[
     str | None,
-    Field(min_length=1, max_length=500, description="Reuse to retry safely without paying twice; generated if absent."),
+    Field(description="Reuse to retry without paying twice."),
 ]
 
-_PAID = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
-_FOLLOW = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
-_LOOKUP = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
+# Only what differs from the protocol's defaults (read_only false, destructive true, idempotent false,
+# open_world true): every byte of the tool list is paid for by every session.
+_PAID = ToolAnnotations(destructive_hint=False)
+_FOLLOW = ToolAnnotations(destructive_hint=False, idempotent_hint=True)
+_LOOKUP = ToolAnnotations(read_only_hint=True, idempotent_hint=True)
 _LOCAL = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
@@ -45,25 +45,26 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         prompt: Prompt,
         aspect_ratio: Ratio = None,
         output_resolution: Resolution = None,
-        count: Annotated[int, Field(ge=1, le=4, description="Images to make, 1-4 (one paid task each).")] = 1,
+        count: Annotated[int, Field(ge=1, le=4, description="One paid task each.")] = 1,
         wait: Wait = True,
         output_dir: OutputDir = None,
         idempotency_key: Key = None,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:
-        """Create images from a text prompt with GPT Image 2. Costs money per image; saves PNGs in the project."""
-        job = ImageJob("text_to_image", prompt, aspect_ratio, output_resolution, count, (), wait, output_dir,
-                       idempotency_key)
-        return await _run_job(_ctx(ctx), job, structured)
+        """Text to image with GPT Image 2 (paid per image). Saves PNGs in the project."""
+        return await _run_job(
+            _ctx(ctx), structured, "text_to_image", prompt, aspect_ratio, output_resolution, count, (), wait,
+            output_dir, idempotency_key,
+        )
 
     async def edit_image(
-        prompt: Annotated[str, Field(min_length=1, max_length=32000, description="The change to make.")],
+        prompt: Annotated[str, Field(min_length=1, description="The change to make.")],
         images: Annotated[
             list[str],
             Field(
                 min_length=1,
                 max_length=16,
-                description="1-16 sources: local path, file:// or http(s) URL, data: URI, or task:<id>[#n].",
+                description="Local path, http(s)/file/data URI, or task:<task_id>[#n].",
             ),
         ],
         aspect_ratio: Ratio = None,
@@ -73,17 +74,18 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         idempotency_key: Key = None,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:
-        """Edit or combine images by instruction with GPT Image 2. Costs money; saves PNGs in the project."""
-        job = ImageJob("edit_image", prompt, aspect_ratio, output_resolution, 1, tuple(images), wait, output_dir,
-                       idempotency_key)
-        return await _run_job(_ctx(ctx), job, structured)
+        """Edit or combine 1-16 images by instruction (paid per image). Saves PNGs in the project."""
+        return await _run_job(
+            _ctx(ctx), structured, "edit_image", prompt, aspect_ratio, output_resolution, 1, tuple(images), wait,
+            output_dir, idempotency_key,
+        )
 
     async def get_task(
-        task_id: Annotated[str, Field(min_length=1, max_length=100, description="The task id from an earlier call.")],
-        wait: Annotated[bool, Field(description="Wait up to ~50 s for it to finish.")] = False,
+        task_id: Annotated[str, Field(min_length=1, max_length=100, description="From an earlier result.")],
+        wait: Annotated[bool, Field(description="Wait up to ~50 s.")] = False,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:
-        """Status and results of a task; downloads its images once completed. Use it to continue a task."""
+        """Status and results of a task; saves its images once done. Continue unfinished tasks with it."""
         context = _ctx(ctx)
         state, service = _service(context, need_key=True)
         try:
@@ -93,14 +95,14 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         return _finish(job, state, structured)
 
     async def list_tasks(
-        limit: Annotated[int, Field(ge=1, le=100, description="How many, newest first.")] = 10,
+        limit: Annotated[int, Field(ge=1, le=100)] = 10,
         status: Annotated[
             Literal["pending", "processing", "completed", "failed", "unknown"] | None,
-            Field(description="Only tasks with this status."),
+            Field(),
         ] = None,
         ctx: Context[AppState, Any] | None = None,
     ) -> str:
-        """Recent tasks from this machine's task history, with ids, status and saved files. No cost."""
+        """Recent tasks from the local history: ids, status, files. Free."""
         _, service = _service(_ctx(ctx), need_key=False)
         entries = await service.list_tasks(limit=limit, status=status)
         if not entries:
@@ -114,12 +116,12 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         return "\n".join(lines)
 
     async def get_pricing(
-        action: Annotated[Literal["text_to_image", "edit_image"], Field(description="Which operation.")] = "text_to_image",
+        action: Annotated[Literal["text_to_image", "edit_image"], Field()] = "text_to_image",
         output_resolution: Resolution = None,
-        count: Annotated[int, Field(ge=1, le=100, description="Images planned.")] = 1,
+        count: Annotated[int, Field(ge=1, le=100)] = 1,
         ctx: Context[AppState, Any] | None = None,
     ) -> str:
-        """Per-image prices by resolution and the cost of a planned job. No cost, no key needed."""
+        """Prices per image by resolution and the estimate for a planned job. Free."""
         state, _ = _service(_ctx(ctx), need_key=False)
         table = await pricing.price_table(state.client, action)
         prices = ", ".join(f"{r} ${c / 100:.2f}" for r, c in table.per_image_cents.items())
@@ -131,7 +133,7 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         )
 
     async def get_balance(ctx: Context[AppState, Any] | None = None) -> str:
-        """Your RunAPI account balance and spend."""
+        """RunAPI account balance and spend. Free."""
         context = _ctx(ctx)
         state, service = _service(context, need_key=True)
         try:
@@ -184,11 +186,11 @@ def request_key(ctx: Context[AppState, Any], state: AppState) -> SecretStr | Non
     return SecretStr(token.strip())
 
 
-async def _run_job(ctx: Context[AppState, Any], job: ImageJob, structured: bool) -> CallToolResult:
+async def _run_job(ctx: Context[AppState, Any], structured: bool, *job_fields: Any) -> CallToolResult:
     state, service = _service(ctx, need_key=True)
     workspace = await workspace_for(ctx, state.settings)
     try:
-        outcome = await service.run(job, workspace, _progress(ctx))
+        outcome = await service.run(ImageJob(*job_fields), workspace, _progress(ctx))
     except (RunAPIError, CoreError) as exc:
         raise ToolError(explain(exc, base_url=state.settings.base_url)) from exc
     return _finish(outcome, state, structured, working_dir=workspace.working_dir)

@@ -28,7 +28,9 @@ async def workspace_for(ctx: Context[Any, Any], settings: Settings) -> Workspace
     working_dir = settings.working_dir
     if roots and not _usable(working_dir):
         working_dir = roots[0]
-    return Workspace(working_dir=working_dir, roots=(working_dir, *settings.allowed_roots, *roots))
+    # The fallback folder holds our own results: editing them must be allowed too.
+    extra = (settings.fallback_output_dir,) if settings.fallback_output_dir.is_dir() else ()
+    return Workspace(working_dir=working_dir, roots=(working_dir, *settings.allowed_roots, *roots, *extra))
 
 
 def _usable(path: Path) -> bool:

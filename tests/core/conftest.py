@@ -13,9 +13,8 @@ ImageFactory = Callable[..., bytes]
 
 def _encode(fmt: str = "PNG", size: tuple[int, int] = (64, 48), mode: str = "RGB", color: object = None) -> bytes:
     if color is None:
-        color = {"RGB": (200, 30, 30), "RGBA": (200, 30, 30, 255), "L": 128, "LA": (128, 255), "CMYK": (0, 200, 200, 0)}.get(
-            mode, 0
-        )
+        defaults: dict[str, object] = {"RGB": (200, 30, 30), "RGBA": (200, 30, 30, 255), "L": 128, "LA": (128, 255)}
+        color = defaults.get(mode, 0)
     im = Image.new(mode, size, color)  # type: ignore[arg-type]
     out = io.BytesIO()
     im.save(out, format=fmt)

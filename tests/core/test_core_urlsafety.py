@@ -251,7 +251,7 @@ def test_any_spelling_of_any_loopback_address_is_refused(last: int, parts: int, 
     value = (127 << 24) | last
     octets = list(value.to_bytes(4, "big"))
     # 1 part: the whole 32-bit number; 2: a.(24 bits); 3: a.b.(16 bits); 4: a.b.c.d
-    numbers = octets[: parts - 1] + [int.from_bytes(bytes(octets[parts - 1 :]), "big")]
+    numbers = [*octets[: parts - 1], int.from_bytes(bytes(octets[parts - 1 :]), "big")]
     host = ".".join(_spell(n, styles[i]) for i, n in enumerate(numbers))
     with pytest.raises(InputError, match="loopback"):
         check_public_url(f"http://{host}/", resolver=_must_not_resolve)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mcp.types import BlobResourceContents, ImageContent, ResourceLink, TextResourceContents
-from tests.server.conftest import ClientFactory, text_of
+from tests.server.helpers import ClientFactory, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -21,19 +21,24 @@ async def test_tool_list_has_six_tools_with_enums_titles_annotations_and_fits_th
 ) -> None:
     async with connect() as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        instructions = client.initialize_result.instructions if client.initialize_result else ""
+        instructions = client.instructions or ""
     assert set(tools) == {"generate_image", "edit_image", "get_task", "list_tasks", "get_pricing", "get_balance"}
     gen = tools["generate_image"].input_schema["properties"]
-    ratio_enum = next(s["enum"] for s in gen["aspect_ratio"]["anyOf"] if "enum" in s)
+    ratio_enum = gen["aspect_ratio"]["enum"]
     assert "16:9" in ratio_enum and "21:9" in ratio_enum and len(ratio_enum) == 16
-    assert next(s["enum"] for s in gen["output_resolution"]["anyOf"] if "enum" in s) == ["1k", "2k", "4k"]
+    assert gen["output_resolution"]["enum"] == ["1k", "2k", "4k"]
     assert gen["count"]["maximum"] == 4
     for tool in tools.values():
         assert tool.title and tool.description and tool.annotations is not None
     assert tools["list_tasks"].annotations.read_only_hint is True
-    assert tools["generate_image"].annotations.read_only_hint is False
+    assert tools["list_tasks"].annotations.open_world_hint is False
+    # Left out means the protocol default (not read-only); paid tools must say they are not destructive.
+    assert not tools["generate_image"].annotations.read_only_hint
+    assert tools["generate_image"].annotations.destructive_hint is False
     assert tools["generate_image"].output_schema is not None
-    wire = json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tools.values()])
+    wire = json.dumps(
+        [t.model_dump(mode="json", exclude_none=True, by_alias=True) for t in tools.values()], separators=(",", ":")
+    )
     tokens = (len(wire) + len(instructions or "")) / 4
     assert tokens < 1500, f"tool list + instructions ~{tokens:.0f} tokens"
 
@@ -57,8 +62,7 @@ async def test_generate_with_wait_saves_png_of_requested_size_with_preview_link_
             assert png.format == "PNG"
             width, height = png.size
         assert abs(width / height - 16 / 9) < 0.02 and max(width, height) in range(960, 1100)
-        sidecar = json.loads(path.with_name(path.name + ".json").read_text()) if path.with_name(
-            path.name + ".json").exists() else json.loads(path.with_suffix(path.suffix + ".json").read_text())
+        sidecar = json.loads(path.with_name(path.name + ".json").read_text())
         assert sidecar["task_id"] == task["task_id"] and sidecar["prompt"] == "a red fox"
         text = text_of(result)
         assert task["task_id"] in text and "runapi-images/" in text and image["url"] in text
@@ -68,8 +72,9 @@ async def test_generate_with_wait_saves_png_of_requested_size_with_preview_link_
         preview = Image.open(io.BytesIO(base64.b64decode(previews[0].data)))
         assert max(preview.size) == 512 and preview.format == "JPEG"
         links = [c for c in result.content if isinstance(c, ResourceLink)]
-        assert [str(link.uri) for link in links] == [image["resource_uri"]]
-        read = await client.read_resource(image["resource_uri"])
+        image_uri = f"runapi://tasks/{task['task_id']}/images/0"
+        assert [str(link.uri) for link in links] == [image_uri]
+        read = await client.read_resource(image_uri)
         blob = read.contents[0]
         assert isinstance(blob, BlobResourceContents)
         assert base64.b64decode(blob.blob) == path.read_bytes()
@@ -105,9 +110,8 @@ async def test_generate_without_wait_returns_task_id_then_get_task_completes_and
 async def test_edit_with_local_png_and_with_task_reference_both_complete(
     connect: ClientFactory, tmp_path: Path
 ) -> None:
-    source = tmp_path / "project" / "logo.png"
-    Image.new("RGB", (64, 64), (0, 200, 0)).save(source)
     async with connect() as client:
+        Image.new("RGB", (64, 64), (0, 200, 0)).save(tmp_path / "project" / "logo.png")
         local = await client.call_tool("edit_image", {"prompt": "make it shine", "images": ["logo.png"]})
         assert not local.is_error, text_of(local)
         task_id = local.structured_content["tasks"][0]["task_id"]
