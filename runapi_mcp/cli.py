@@ -1,4 +1,8 @@
-"""runapi-mcp's command line: serve (the default), sandbox, demo, init, doctor."""
+"""runapi-mcp's command line: serve (the default), sandbox, demo, init, doctor.
+
+Subcommands import their modules only when chosen: a host starts `runapi-mcp` for every session, and
+the serve path must not pay for the sandbox's or init's imports.
+"""
 
 from __future__ import annotations
 
@@ -12,58 +16,55 @@ from runapi_mcp import __version__
 COMMANDS = ("serve", "sandbox", "demo", "init", "doctor")
 
 
-def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+def _serve_parser(prog: str = "runapi-mcp") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="MCP server for RunAPI's GPT Image 2. Serves MCP over stdio unless told otherwise. "
+        "Other commands: sandbox, demo, init, doctor (runapi-mcp COMMAND --help).",
+    )
+    parser.add_argument("--version", action="version", version=f"runapi-mcp {__version__}")
     parser.add_argument("--transport", choices=("stdio", "http"), help="stdio (default) or streamable HTTP")
     parser.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="HTTP port (default 8000)")
     parser.add_argument("--stateless", action="store_true", default=None, help="stateless HTTP, for replicas")
     parser.add_argument("--sandbox", action="store_true", default=None, help="serve against a local RunAPI sandbox")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="runapi-mcp",
-        description="MCP server for RunAPI's GPT Image 2. With no command it serves MCP (stdio by default).",
-    )
-    parser.add_argument("--version", action="version", version=f"runapi-mcp {__version__}")
-    _serve_arguments(parser)
-    sub = parser.add_subparsers(dest="command", metavar="{serve,sandbox,demo,init,doctor}")
-    _serve_arguments(sub.add_parser("serve", help="serve MCP (the default)"))
-
-    from runapi_mcp.sandbox import cli as sandbox_cli
-
-    sandbox_cli.add_arguments(sub.add_parser("sandbox", help="run a RunAPI-compatible sandbox server"))
-    demo = sub.add_parser("demo", help="generate and edit an image through a real MCP session on the sandbox")
-    demo.add_argument("--output-dir", default="runapi-images", help="where the demo's images go")
-
-    from runapi_mcp.hosts import cli as init_cli
-
-    init_cli.add_arguments(sub.add_parser("init", help="add runapi-mcp to a host's MCP configuration"))
-    doctor = sub.add_parser("doctor", help="check the key, RunAPI, folders and host set-up")
-    doctor.add_argument("--host-only", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    command = args.command or "serve"
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args and args[0] in COMMANDS else "serve"
+    rest = args[1:] if args and args[0] in COMMANDS else args
     if command == "sandbox":
         from runapi_mcp.sandbox import cli as sandbox_cli
 
-        return sandbox_cli.run(args)
+        parser = argparse.ArgumentParser(prog="runapi-mcp sandbox", description="Run a RunAPI-compatible sandbox.")
+        sandbox_cli.add_arguments(parser)
+        return sandbox_cli.run(parser.parse_args(rest))
     if command == "init":
         from runapi_mcp.hosts import cli as init_cli
 
-        return init_cli.run(args)
+        parser = argparse.ArgumentParser(prog="runapi-mcp init", description="Add runapi-mcp to a host's config.")
+        init_cli.add_arguments(parser)
+        return init_cli.run(parser.parse_args(rest))
     if command == "demo":
+        parser = argparse.ArgumentParser(
+            prog="runapi-mcp demo", description="Generate and edit an image through a real MCP session, no key needed."
+        )
+        parser.add_argument("--output-dir", default="runapi-images", help="where the images go")
         from runapi_mcp.demo import run_demo
 
-        return run_demo(args.output_dir)
+        return run_demo(parser.parse_args(rest).output_dir)
     if command == "doctor":
+        parser = argparse.ArgumentParser(
+            prog="runapi-mcp doctor", description="Check the key, RunAPI, the folders and each host's set-up."
+        )
+        parser.parse_args(rest)
         from runapi_mcp.doctor import run_doctor
 
         return run_doctor()
-    return _serve(args)
+    return _serve(_serve_parser("runapi-mcp" if command == "serve" and rest is args else "runapi-mcp serve")
+                  .parse_args(rest))
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 import uuid
+from functools import partial
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import anyio
 import httpx2
 
 from runapi_mcp.core import pricing
+from runapi_mcp.core.concurrency import gather, gather_settled
 from runapi_mcp.core.errors import CoreError, InputError
 from runapi_mcp.core.journal import Journal, JournalEntry
 from runapi_mcp.core.outcomes import Cost, JobOutcome, SavedImage, TaskOutcome
@@ -124,16 +126,22 @@ class ImageService:
         if job.action == "edit_image":
             source_urls = await self._sources.resolve(job.images, workspace)
         keys = _task_keys(job.idempotency_key, job.count)
-        outcomes: list[TaskOutcome | None] = [None] * len(keys)
         tracker = _Progress(progress, len(keys), deadline)
-
-        async def one(i: int) -> None:
-            outcomes[i] = await self._create_and_follow(job, keys[i], source_urls, out_dir, deadline, tracker)
-
-        async with anyio.create_task_group() as tg:
-            for i in range(len(keys)):
-                tg.start_soon(one, i)
-        tasks = [o for o in outcomes if o is not None]
+        settled = await gather_settled(
+            [partial(self._create_and_follow, job, key, source_urls, out_dir, deadline, tracker) for key in keys]
+        )
+        tasks: list[TaskOutcome] = []
+        for key, item in zip(keys, settled, strict=True):
+            if isinstance(item, TaskOutcome):
+                tasks.append(item)
+            elif len(keys) == 1 or all(isinstance(other, Exception) for other in settled):
+                raise item
+            elif isinstance(item, RunAPIError | CoreError):
+                # Siblings made tasks: report this one's refusal beside them rather than hide their results.
+                tasks.append(TaskOutcome(action=job.action, idempotency_key=key, task_id=None, status="rejected",
+                                         error=getattr(item, "message", str(item))))
+            else:
+                raise item
         return JobOutcome(tasks=tasks, output_dir=out_dir.path, notes=_notes(out_dir), sandbox=self._sandbox)
 
     async def _create_and_follow(
@@ -189,8 +197,9 @@ class ImageService:
         return outcome
 
     async def _create_failed(self, job: ImageJob, key: str, exc: RunAPIError) -> TaskOutcome:
-        if exc.task_id:
+        if exc.task_id and exc.retryable:
             # RunAPI named the task even though the create failed: it exists, so keep and follow it.
+            # (A 409 names the *other* request's task: that one is not ours to adopt.)
             with anyio.CancelScope(shield=True):
                 await self._journal.attach_task_id(key, exc.task_id)
             return TaskOutcome(
@@ -307,13 +316,7 @@ class ImageService:
         cost = await self._cost(action, status, params)
         expires = _iso(time.time() + URL_LIFETIME_SECONDS)
         images: list[SavedImage] = [SavedImage(i, img.url, expires, None) for i, img in enumerate(status.images)]
-
-        async def save(image: SavedImage) -> None:
-            await self._save(image, status, params, cost, out_dir)
-
-        async with anyio.create_task_group() as tg:
-            for image in images:
-                tg.start_soon(save, image)
+        await gather([partial(self._save, image, status, params, cost, out_dir) for image in images])
         with anyio.CancelScope(shield=True):
             await self._journal.update(
                 status.id, status="completed", images=[_image_record(i) for i in images],

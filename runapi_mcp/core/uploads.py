@@ -9,6 +9,7 @@ has expired.
 from __future__ import annotations
 
 import time
+from functools import partial
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from runapi_mcp.core.concurrency import gather
 from runapi_mcp.core.errors import InputError
 from runapi_mcp.core.inputs import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
 from runapi_mcp.core.journal import Journal
@@ -52,15 +54,7 @@ class SourceResolver:
     async def resolve(self, refs: Sequence[str], workspace: Workspace) -> list[str]:
         if not 1 <= len(refs) <= MAX_SOURCE_IMAGES:
             raise InputError(f"images needs 1 to {MAX_SOURCE_IMAGES} references; got {len(refs)}.")
-        urls: list[str] = [""] * len(refs)
-
-        async def one(i: int) -> None:
-            urls[i] = await self._resolve_one(refs[i], workspace)
-
-        async with anyio.create_task_group() as tg:
-            for i in range(len(refs)):
-                tg.start_soon(one, i)
-        return urls
+        return await gather([partial(self._resolve_one, ref, workspace) for ref in refs])
 
     async def _resolve_one(self, ref: str, workspace: Workspace) -> str:
         parsed = await anyio.to_thread.run_sync(

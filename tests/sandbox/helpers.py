@@ -9,7 +9,7 @@ import anyio
 import httpx2
 from PIL import Image
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig
+from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, SandboxThread
 
 KEY = "sk-sandbox-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -19,7 +19,7 @@ FAST = SandboxConfig(latency=0.05, status_retry_after=0.01)
 BODY: dict[str, Any] = {"model": "gpt-image-2", "prompt": "a lighthouse at dusk"}
 
 
-def client_for(sandbox: RunningSandbox, **headers: str) -> httpx2.AsyncClient:
+def client_for(sandbox: RunningSandbox | SandboxThread, **headers: str) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(base_url=sandbox.url, headers={**AUTH, **headers}, timeout=10)
 
 

@@ -8,8 +8,9 @@ from email.utils import parsedate_to_datetime
 import httpx2
 import pytest
 
-from runapi_mcp.sandbox import SandboxConfig, running_sandbox
-from tests.sandbox.helpers import FAST, T2I, advance, assert_error, client_for, create, ledger, wait_done
+from runapi_mcp.sandbox import SandboxConfig, create_app, running_sandbox
+from runapi_mcp.sandbox.middleware import ConnectionDropped
+from tests.sandbox.helpers import AUTH, FAST, T2I, advance, assert_error, client_for, create, ledger, wait_done
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -161,3 +162,11 @@ async def test_control_endpoints_are_never_faulted() -> None:
     async with running_sandbox(config) as sandbox, client_for(sandbox) as client:
         assert (await client.get("/api/v1/me")).status_code in (500, 502, 503)
         assert (await client.get("/_sandbox/ledger", headers={"X-Sandbox-Fault": "drop"})).status_code == 200
+
+
+async def test_without_a_server_to_close_the_socket_a_drop_raises_in_the_app() -> None:
+    transport = httpx2.ASGITransport(app=create_app(FAST))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox.test", headers=AUTH) as client:
+        assert (await client.get("/api/v1/me")).status_code == 200
+        with pytest.raises(ConnectionDropped):
+            await client.get("/api/v1/me", headers={"X-Sandbox-Fault": "drop"})

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx2
 import pytest
 
-from runapi_mcp.sandbox import running_sandbox
+from runapi_mcp.sandbox import SandboxThread
 from tests.sandbox.helpers import FAST, client_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 
-async def test_price_schedules_need_no_key_and_answer_304_to_a_matching_etag() -> None:
-    async with running_sandbox(FAST) as sandbox, httpx2.AsyncClient(base_url=sandbox.url) as anonymous:
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxThread]:
+    with SandboxThread(FAST) as running:
+        yield running
+
+
+async def test_price_schedules_need_no_key_and_answer_304_to_a_matching_etag(sandbox: SandboxThread) -> None:
+    async with httpx2.AsyncClient(base_url=sandbox.url) as anonymous:
         first = await anonymous.get("/api/v1/price_schedules")
         assert first.status_code == 200
         tag = first.headers["etag"]
@@ -43,16 +51,18 @@ async def test_price_schedules_need_no_key_and_answer_304_to_a_matching_etag() -
         ({"service": "sora_2"}, []),
     ],
 )
-async def test_price_schedule_filters(query: dict[str, str], actions: list[str]) -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_price_schedule_filters(sandbox: SandboxThread, query: dict[str, str], actions: list[str]) -> None:
+    async with client_for(sandbox) as client:
         body = (await client.get("/api/v1/price_schedules", params=query)).json()
         assert [s["action"] for s in body["price_schedules"]] == actions
 
 
 @pytest.mark.parametrize(("resolution", "cents"), [(None, 6), ("1k", 6), ("2k", 10), ("4k", 16)])
-async def test_price_quote_reserves_the_list_price_for_the_resolution(resolution: str | None, cents: int) -> None:
+async def test_price_quote_reserves_the_list_price_for_the_resolution(
+    sandbox: SandboxThread, resolution: str | None, cents: int
+) -> None:
     params = {} if resolution is None else {"output_resolution": resolution}
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+    async with client_for(sandbox) as client:
         response = await client.post(
             "/api/v1/price_quotes",
             json={"service": "gpt_image_2", "action": "text_to_image", "model": "gpt-image-2", "params": params},
@@ -67,8 +77,8 @@ async def test_price_quote_reserves_the_list_price_for_the_resolution(resolution
         }  # fmt: skip
 
 
-async def test_me_describes_the_sandbox_account() -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_me_describes_the_sandbox_account(sandbox: SandboxThread) -> None:
+    async with client_for(sandbox) as client:
         me = (await client.get("/api/v1/me")).json()
         assert set(me) == {"id", "name", "email", "account"}
         assert isinstance(me["id"], int)

@@ -128,3 +128,13 @@ async def test_client_request_id_is_echoed() -> None:
     async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
         response = await client.get("/api/v1/me", headers={"X-Client-Request-Id": "trace-42"})
         assert response.headers["x-client-request-id"] == "trace-42"
+
+
+async def test_control_info_and_clock_endpoints() -> None:
+    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+        info = (await client.get("/_sandbox")).json()
+        assert info["sandbox"] is True
+        assert info["config"]["latency"] == 0.05
+        assert "sk-" not in str(info)
+        assert_error(await client.post("/_sandbox/clock", json={"advance": -5}), 422)
+        assert_error(await client.post("/_sandbox/balance", json={"balance_cents": "lots"}), 422)

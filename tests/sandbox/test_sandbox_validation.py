@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from runapi_mcp.sandbox import running_sandbox
+from runapi_mcp.sandbox import SandboxThread
 from tests.sandbox.helpers import BODY, EDIT, FAST, T2I, assert_error, client_for, ledger
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxThread]:
+    # One sandbox for the module: these requests must leave no trace, which the tests check.
+    with SandboxThread(FAST) as running:
+        yield running
+
 
 EDIT_BODY: dict[str, Any] = {**BODY, "source_image_urls": ["https://example.com/a.png"]}
 
@@ -70,42 +79,45 @@ JSON_BODIES: list[tuple[str, Any, int]] = [
 
 
 @pytest.mark.parametrize(("path", "raw", "status"), RAW_BODIES)
-async def test_unreadable_bodies_are_400_json(path: str, raw: bytes, status: int) -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_unreadable_bodies_are_400_json(sandbox: SandboxThread, path: str, raw: bytes, status: int) -> None:
+    async with client_for(sandbox) as client:
         response = await client.post(path, content=raw, headers={"Content-Type": "application/json"})
         assert_error(response, status)
 
 
 @pytest.mark.parametrize(("path", "body", "status"), JSON_BODIES)
-async def test_invalid_bodies_are_answered_with_runapi_style_errors(path: str, body: Any, status: int) -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_invalid_bodies_are_answered_with_runapi_style_errors(
+    sandbox: SandboxThread, path: str, body: Any, status: int
+) -> None:
+    async with client_for(sandbox) as client:
+        before = (await ledger(client))["totals"]
         assert_error(await client.post(path, json=body), status)
-        assert (await ledger(client))["totals"]["tasks"] == 0
+        assert (await ledger(client))["totals"] == before
 
 
 @pytest.mark.parametrize("key", ["", "k" * 513])
-async def test_idempotency_key_outside_1_to_512_characters_is_a_400(key: str) -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_idempotency_key_outside_1_to_512_characters_is_a_400(sandbox: SandboxThread, key: str) -> None:
+    async with client_for(sandbox) as client:
         assert_error(
             await client.post(T2I, json=BODY, headers={"Idempotency-Key": key}), 400, "invalid_idempotency_key"
         )
         assert (await client.post(T2I, json=BODY, headers={"Idempotency-Key": "k" * 512})).status_code == 200
 
 
-async def test_client_request_id_over_512_characters_is_a_400() -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_client_request_id_over_512_characters_is_a_400(sandbox: SandboxThread) -> None:
+    async with client_for(sandbox) as client:
         response = await client.get("/api/v1/me", headers={"X-Client-Request-Id": "x" * 513})
         assert_error(response, 400, "invalid_client_request_id")
 
 
-async def test_wrong_method_and_unknown_route_are_json_errors() -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_wrong_method_and_unknown_route_are_json_errors(sandbox: SandboxThread) -> None:
+    async with client_for(sandbox) as client:
         assert_error(await client.delete(T2I), 405)
         assert_error(await client.get("/nowhere"), 404)
 
 
-async def test_a_validation_error_names_the_allowed_values() -> None:
-    async with running_sandbox(FAST) as sandbox, client_for(sandbox) as client:
+async def test_a_validation_error_names_the_allowed_values(sandbox: SandboxThread) -> None:
+    async with client_for(sandbox) as client:
         response = await client.post(T2I, json={**BODY, "aspect_ratio": "5:3"})
         message = response.json()["error"]["message"]
         assert "aspect_ratio" in message and "16:9" in message
