@@ -59,12 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = argparse.ArgumentParser(
             prog="runapi-mcp doctor", description="Check the key, RunAPI, the folders and each host's set-up."
         )
-        parser.parse_args(rest)
-        from runapi_mcp.doctor import run_doctor
+        from runapi_mcp.doctor import add_arguments, run
 
-        return run_doctor()
-    return _serve(_serve_parser("runapi-mcp" if command == "serve" and rest is args else "runapi-mcp serve")
-                  .parse_args(rest))
+        add_arguments(parser)
+        return run(parser.parse_args(rest))
+    return _serve(_serve_parser().parse_args(rest))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -72,6 +71,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     # stdout belongs to the protocol on stdio: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # One line per HTTP request drowns the lines that matter (and names every signed URL).
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     try:
         settings = Settings.load(
             transport=args.transport, http_host=args.host, http_port=args.port,
@@ -80,6 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"runapi-mcp: {exc}", file=sys.stderr)
         return 2
+    logging.getLogger().setLevel(settings.log_level)
     from runapi_mcp.server import build_server
 
     mcp = build_server(settings)

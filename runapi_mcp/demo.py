@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
@@ -27,10 +26,11 @@ def run_demo(output_dir: str) -> int:
 
 
 async def _demo(output_dir: Path) -> int:
+    output_dir = output_dir.absolute()
     env = {k: v for k, v in os.environ.items() if k != "RUNAPI_API_KEY"}
     env.update({"RUNAPI_MCP_SANDBOX_LATENCY": "1.5", "RUNAPI_MCP_POLL_INITIAL_SECONDS": "0.5"})
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "runapi_mcp", "--sandbox"], env=env, cwd=str(Path.cwd())
+        command=sys.executable, args=["-m", "runapi_mcp", "--sandbox"], env=env, cwd=os.getcwd()
     )
     started = time.monotonic()
     async with Client(params, read_timeout_seconds=120) as client:
@@ -60,7 +60,7 @@ async def _demo(output_dir: Path) -> int:
             return 1
         listing = await client.call_tool("list_tasks", {"limit": 2})
         print("\n3. list_tasks:\n" + _text(listing))
-    print(f"\nDone in {time.monotonic() - started:.1f} s. Images are in {output_dir.resolve()}.")
+    print(f"\nDone in {time.monotonic() - started:.1f} s. Images are in {output_dir}.")
     print("Next: set RUNAPI_API_KEY and add the server to your agent (see README: Quick start).")
     return 0
 
@@ -77,8 +77,8 @@ def _show(result: CallToolResult) -> None:
 
 
 def _first_task_id(result: CallToolResult) -> str:
-    data: Any = result.structured_content or {}
-    tasks = data.get("tasks") or []
+    data: dict[str, Any] = result.structured_content or {}
+    tasks: list[dict[str, Any]] = data.get("tasks") or []
     if tasks and tasks[0].get("task_id"):
         return str(tasks[0]["task_id"])
     raise RuntimeError("the generate result carried no task id")

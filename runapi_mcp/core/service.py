@@ -13,9 +13,9 @@ import hashlib
 import logging
 import time
 import uuid
-from functools import partial
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 

@@ -9,9 +9,9 @@ has expired.
 from __future__ import annotations
 
 import time
-from functools import partial
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import socket
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 import anyio
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.config import LOGGING_CONFIG
 
 from runapi_mcp.sandbox.app import create_app
 from runapi_mcp.sandbox.config import SandboxConfig
@@ -65,6 +67,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with access lines on stderr too: stdout belongs to the host (stdio MCP, the CLI's URL)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
+
+
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -93,6 +102,7 @@ async def running_sandbox(
             log_level=log_level,
             access_log=access_log,
             timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT),
+            log_config=_log_config(),
         )
     )
     state.connection_dropper = uvicorn_dropper(server)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
-from pydantic import ValidationError as PydanticValidationError
-
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, Tool
+from pydantic import ValidationError as PydanticValidationError
+
 from runapi_mcp import __version__
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.server.errors import explain_arguments
@@ -37,9 +37,7 @@ class RunAPIMCPServer(MCPServer[AppState]):
             tool.model_copy(
                 update={
                     "input_schema": compact_schema(tool.input_schema),
-                    "output_schema": (
-                        compact_schema(inline_refs(tool.output_schema), descriptions=False) if tool.output_schema else None
-                    ),
+                    "output_schema": _compact_output(tool.output_schema),
                 }
             )
             for tool in tools
@@ -57,9 +55,13 @@ class RunAPIMCPServer(MCPServer[AppState]):
             raise
 
 
+def _compact_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    return compact_schema(inline_refs(schema), descriptions=False) if schema else None
+
+
 def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> RunAPIMCPServer:
     @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(_: MCPServer[AppState]) -> AsyncGenerator[AppState]:
         async with open_state(settings, transport=transport) as state:
             yield state
 

@@ -6,12 +6,12 @@ import hmac
 import ipaddress
 import logging
 
+from mcp.server import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp.server import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)

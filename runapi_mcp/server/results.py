@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
-from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from runapi_mcp.core.outcomes import JobOutcome, SavedImage, TaskOutcome
 
 

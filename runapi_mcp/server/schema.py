@@ -43,7 +43,7 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(item) for item in node]  # pyright: ignore[reportUnknownVariableType]
         if not isinstance(node, dict):
             return node
-        ref = node.get("$ref")  # pyright: ignore[reportUnknownMemberType]
+        ref: Any = node.get("$ref")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
             return walk(defs[ref.removeprefix("#/$defs/")])
         return {k: walk(v) for k, v in node.items() if k != "$defs"}  # pyright: ignore[reportUnknownVariableType]

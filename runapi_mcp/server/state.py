@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -50,7 +50,9 @@ class AppState:
 
 
 @asynccontextmanager
-async def open_state(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> AsyncIterator[AppState]:
+async def open_state(
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> AsyncGenerator[AppState]:
     """Build the process-wide state; `transport` is the test seam for the HTTP boundary."""
     async with AsyncExitStack() as stack:
         sandbox_url: str | None = None

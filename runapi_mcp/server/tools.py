@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, SecretStr
+
 from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.service import ImageJob, ImageService

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import anyio
-
 from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPDeprecationWarning
+
 from runapi_mcp.core.service import Workspace
 from runapi_mcp.settings import Settings
 
@@ -42,14 +44,21 @@ async def _client_roots(ctx: Context[Any, Any]) -> list[Path]:
     if caps is None or caps.roots is None:
         return []
     try:
-        with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
-            result = await ctx.session.list_roots()
+        with anyio.fail_after(ROOTS_TIMEOUT_SECONDS), warnings.catch_warnings():
+            # Deprecated from protocol 2026-07-28 on, but still how 2025-era clients name their workspace.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await ctx.session.list_roots()  # pyright: ignore[reportDeprecated]
     except Exception as exc:  # roots are a hint; a client that fails to answer must not fail the call
         log.info("could not list the client's roots: %s", exc)
         return []
+    uris = [str(root.uri) for root in result.roots]
+    return await anyio.to_thread.run_sync(_local_dirs, uris)
+
+
+def _local_dirs(uris: list[str]) -> list[Path]:
     paths: list[Path] = []
-    for root in result.roots:
-        parsed = urlparse(str(root.uri))
+    for uri in uris:
+        parsed = urlparse(uri)
         if parsed.scheme == "file" and parsed.path:
             path = Path(unquote(parsed.path))
             if path.is_dir():

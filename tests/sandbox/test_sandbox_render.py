@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
@@ -82,7 +83,7 @@ async def test_render_cache_builds_once_for_concurrent_requests_and_evicts_the_o
     cache = RenderCache(max_items=2)
     builds: list[str] = []
 
-    def builder(key: str):
+    def builder(key: str) -> Callable[[], Awaitable[bytes]]:
         async def build() -> bytes:
             builds.append(key)
             await anyio.sleep(0.01)

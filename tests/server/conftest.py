@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-
 from mcp import Client
+
 from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
 from runapi_mcp.server import build_server
 from tests.server.helpers import ClientFactory, make_settings

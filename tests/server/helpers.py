@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client
+
 from runapi_mcp.settings import Settings
 
 TEST_KEY = "sk-test-4b1d5e9a0c7f"

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx2
 import pytest
-
 from mcp import Client
+
 from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
 from runapi_mcp.server import build_server
 from tests.server.helpers import TEST_KEY, ClientFactory, make_settings, text_of

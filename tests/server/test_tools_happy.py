@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from mcp.types import BlobResourceContents, ImageContent, ResourceLink, TextResourceContents
 from PIL import Image
 
-from mcp.types import BlobResourceContents, ImageContent, ResourceLink, TextResourceContents
 from tests.server.helpers import ClientFactory, text_of
 
 pytestmark = pytest.mark.anyio
