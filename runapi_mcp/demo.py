@@ -19,14 +19,13 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
 def run_demo(output_dir: str) -> int:
     try:
-        return anyio.run(_demo, Path(output_dir))
+        return anyio.run(_demo, Path(output_dir).absolute())
     except Exception as exc:  # the demo's one job is to tell a newcomer what happened
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
 
 
 async def _demo(output_dir: Path) -> int:
-    output_dir = output_dir.absolute()
     env = {k: v for k, v in os.environ.items() if k != "RUNAPI_API_KEY"}
     env.update({"RUNAPI_MCP_SANDBOX_LATENCY": "1.5", "RUNAPI_MCP_POLL_INITIAL_SECONDS": "0.5"})
     params = StdioServerParameters(

@@ -131,11 +131,11 @@ async def check_configured(
     caveat = ""
     if bare and host.needs_full_path:
         caveat = (
-            f" But {host.title} starts servers with a bare PATH and may not find `{command}`: "
+            f". But {host.title} starts servers with a bare PATH and may not find `{command}`: "
             f"`{_init(item)}` writes the full path."
         )
     if not start:
-        report.add("warn" if caveat else "ok", item.label, f"{path}: runs `{shown_cmd}` (not started: --no-start).{caveat}")
+        report.add("warn" if caveat else "ok", item.label, f"{path}: runs `{shown_cmd}` (not started: --no-start){caveat}")
         return
 
     spawn_env = {k: v for k, v in env.items() if isinstance(v, str) and not is_placeholder(v)}
@@ -155,7 +155,7 @@ async def check_configured(
         return
     report.add(
         "warn" if caveat else "ok", item.label,
-        f"{path}: `{shown_cmd}` starts and lists {len(outcome.tools)} tools ({outcome.seconds:.1f} s).{caveat}",
+        f"{path}: `{shown_cmd}` starts and lists {len(outcome.tools)} tools ({outcome.seconds:.1f} s){caveat}",
     )
 
 

@@ -15,7 +15,14 @@ import httpx2
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
-from runapi_mcp.doctor.checks import check_balance, check_base_url, check_key, check_output_dir, check_state_dir
+from runapi_mcp.doctor.checks import (
+    check_balance,
+    check_base_url,
+    check_key,
+    check_output_dir,
+    check_state_dir,
+    is_placeholder,
+)
 from runapi_mcp.doctor.hosts import Started, check_configured, find_configured
 from runapi_mcp.doctor.report import Report
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
@@ -89,7 +96,9 @@ async def doctor(
     except SettingsError as exc:
         report.add("FAIL", "settings", f"{exc} The other checks need the settings: fix this first.")
         return report.finish()
-    report.hide([loaded.api_key.get_secret_value() if loaded.api_key else None])
+    key = loaded.api_key.get_secret_value() if loaded.api_key else None
+    if key and not is_placeholder(key):  # a bare variable reference is shown: it names the problem
+        report.hide([key])
     present = "found" if loaded.config_file.is_file() else "absent (optional)"
     report.add("ok", "settings", f"runapi-mcp {__version__}; config file {loaded.config_file} {present}")
 

@@ -1,0 +1,112 @@
+"""Our streamable HTTP server, as `runapi-mcp --transport http` builds it, with an event-loop monitor.
+
+`python -m bench.http_server` reads its settings from the environment like the CLI does, serves /mcp on
+127.0.0.1 (a free port), prints `URL <url>/mcp` and stops when its stdin closes. In the same event loop
+a monitor sleeps 10 ms at a time and records how late it wakes: any blocking work on the loop (Pillow,
+SQLite, a slow import) shows up as a late wake-up. `GET /_bench/stats` answers the worst stalls and the
+process's peak RSS; `POST /_bench/reset` starts a fresh measurement window. Bench-only code: nothing of
+it is in the package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bench.proc import listen, stop_on_stdin_eof
+from runapi_mcp.server import build_server
+from runapi_mcp.server.http import build_http_app
+from runapi_mcp.settings import Settings
+
+TICK = 0.010
+
+
+class StallMonitor:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.ticks = 0
+        self.worst: list[float] = []  # the five largest overshoots, seconds
+        self.over_100ms = 0
+
+    def record(self, late: float) -> None:
+        self.ticks += 1
+        if late > 0.1:
+            self.over_100ms += 1
+        if len(self.worst) < 5 or late > self.worst[-1]:
+            self.worst = sorted([*self.worst, late], reverse=True)[:5]
+
+    async def run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(TICK)
+            self.record(max(0.0, time.perf_counter() - start - TICK))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "ticks": self.ticks,
+            "max_stall_ms": round(self.worst[0] * 1000, 2) if self.worst else 0.0,
+            "worst_ms": [round(w * 1000, 2) for w in self.worst],
+            "stalls_over_100ms": self.over_100ms,
+            "peak_rss_bytes": peak_rss_bytes(),
+        }
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set: VmHWM on Linux, ru_maxrss elsewhere (KiB on Linux, bytes on macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+class BenchRoutes:
+    def __init__(self, app: ASGIApp, monitor: StallMonitor) -> None:
+        self.app = app
+        self.monitor = monitor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/_bench/"):
+            if scope["path"] == "/_bench/reset":
+                self.monitor.reset()
+            data = json.dumps(self.monitor.stats()).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": data})
+            return
+        await self.app(scope, receive, send)
+
+
+async def serve() -> None:
+    settings = Settings.load(transport="http", http_host="127.0.0.1")
+    mcp = build_server(settings)
+    monitor = StallMonitor()
+    app = BenchRoutes(build_http_app(mcp, settings), monitor)  # type: ignore[arg-type]
+    sock = listen()
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
+    stop_on_stdin_eof(server, asyncio.get_running_loop())
+    watcher = asyncio.create_task(monitor.run())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    print(f"URL http://127.0.0.1:{sock.getsockname()[1]}/mcp", flush=True)
+    try:
+        await task
+    finally:
+        watcher.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())

@@ -1,0 +1,119 @@
+"""The sandbox in a process of its own, with a request log the bench can read.
+
+`python -m bench.sandbox_proc [--latency S] [--retry-after S]` prints `URL <base url>` once serving on
+127.0.0.1 and stops when its stdin closes. In front of the sandbox app sits a small ASGI layer that:
+- gives a create a per-task duration through the sandbox's own `slow;seconds=S` fault, read from the
+  Idempotency-Key (`...-s<S>-...`), so any client (our server, a plain poller) can ask for a 10 s task;
+- logs the arrival time of every status read per task, and counts requests by kind;
+- answers `GET /_bench/tasks`: per task its key, created_at, done_at (sandbox wall clock, time.time())
+  and the status reads, and `GET /_bench/counts`.
+Running in its own process keeps the bench's clients from sharing an event loop (and a GIL) with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bench.proc import listen, stop_on_stdin_eof
+from runapi_mcp.sandbox import SandboxConfig, SandboxState, create_app
+
+_KEY_SECONDS = re.compile(r"-s(\d+(?:\.\d+)?)-")
+_STATUS_PATH = re.compile(r"^/api/v1/gpt_image_2/(text_to_image|edit_image)/([^/]+)$")
+_CREATE_PATH = re.compile(r"^/api/v1/gpt_image_2/(text_to_image|edit_image)$")
+
+
+class RequestLog:
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+        self.status_reads: defaultdict[str, list[float]] = defaultdict(list)
+        self.counts: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path.startswith("/_bench/"):
+            await self._answer(path, send)
+            return
+        if method == "GET" and (match := _STATUS_PATH.match(path)):
+            self.status_reads[match.group(2)].append(time.time())
+            self.counts["status"] += 1
+        elif method == "POST" and _CREATE_PATH.match(path):
+            self.counts["create"] += 1
+            scope = _with_duration(scope)
+        elif method == "GET" and path.startswith("/files/"):
+            self.counts["download"] += 1
+        else:
+            self.counts["other"] += 1
+        await self.app(scope, receive, send)
+
+    async def _answer(self, path: str, send: Send) -> None:
+        body: Any
+        if path == "/_bench/tasks":
+            body = {
+                task.id: {
+                    "key": task.idempotency_key,
+                    "created_at": task.created_at,
+                    "done_at": task.done_at,
+                    "status_reads": self.status_reads.get(task.id, []),
+                }
+                for task in self.state.tasks.values()
+            }
+        elif path == "/_bench/counts":
+            body = dict(self.counts)
+        else:
+            body = {"error": "unknown bench route"}
+        data = json.dumps(body).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": data})
+
+
+def _with_duration(scope: Scope) -> Scope:
+    headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+    names = {name.lower() for name, _ in headers}
+    if b"x-sandbox-fault" in names:
+        return scope
+    key = next((value.decode() for name, value in headers if name.lower() == b"idempotency-key"), "")
+    match = _KEY_SECONDS.search(key)
+    if match is None:
+        return scope
+    headers.append((b"x-sandbox-fault", f"slow;seconds={match.group(1)}".encode()))
+    return {**scope, "headers": headers}
+
+
+async def serve(latency: float, retry_after: float | None) -> None:
+    config = SandboxConfig(latency=latency, balance_cents=100_000_000, status_retry_after=retry_after)
+    app = create_app(config)
+    logged = RequestLog(app, app.state.sandbox)
+    sock = listen()
+    server = uvicorn.Server(uvicorn.Config(logged, lifespan="off", log_level="warning", access_log=False))
+    stop_on_stdin_eof(server, asyncio.get_running_loop())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    print(f"URL http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    await task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sandbox_proc")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds a task takes unless its key says")
+    parser.add_argument("--retry-after", type=float, default=None, help="Retry-After on unfinished statuses")
+    args = parser.parse_args()
+    asyncio.run(serve(args.latency, args.retry_after))
+
+
+if __name__ == "__main__":
+    main()
