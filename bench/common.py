@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyio
-
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -104,7 +103,9 @@ class Child:
 
 
 @asynccontextmanager
-async def child_process(args: Sequence[str], *, env: dict[str, str] | None, cwd: Path, log: Path) -> AsyncIterator[Child]:
+async def child_process(
+    args: Sequence[str], *, env: dict[str, str] | None, cwd: Path, log: Path
+) -> AsyncIterator[Child]:
     """Start `python ARGS`, wait for its URL line, and stop it on exit.
 
     The child stops when its stdin closes, so it also stops if the bench dies; a child that does not

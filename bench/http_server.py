@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bench.proc import listen, stop_on_stdin_eof
+from bench.proc import listen, send_json, serve_and_announce
 from runapi_mcp.server import build_server
 from runapi_mcp.server.http import build_http_app
 from runapi_mcp.settings import Settings
@@ -83,8 +83,7 @@ class BenchRoutes:
             if scope["path"] == "/_bench/reset":
                 self.monitor.reset()
             data = json.dumps(self.monitor.stats()).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": data})
+            await send_json(send, data)
             return
         await self.app(scope, receive, send)
 
@@ -96,14 +95,9 @@ async def serve() -> None:
     app = BenchRoutes(build_http_app(mcp, settings), monitor)  # type: ignore[arg-type]
     sock = listen()
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
-    stop_on_stdin_eof(server, asyncio.get_running_loop())
     watcher = asyncio.create_task(monitor.run())
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    print(f"URL http://127.0.0.1:{sock.getsockname()[1]}/mcp", flush=True)
     try:
-        await task
+        await serve_and_announce(server, sock, "/mcp")
     finally:
         watcher.cancel()
 

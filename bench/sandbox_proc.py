@@ -23,7 +23,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bench.proc import listen, stop_on_stdin_eof
+from bench.proc import listen, send_json, serve_and_announce
 from runapi_mcp.sandbox import SandboxConfig, SandboxState, create_app
 
 _KEY_SECONDS = re.compile(r"-s(\d+(?:\.\d+)?)-")
@@ -76,8 +76,7 @@ class RequestLog:
         else:
             body = {"error": "unknown bench route"}
         data = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": data})
+        await send_json(send, data)
 
 
 def _with_duration(scope: Scope) -> Scope:
@@ -99,12 +98,7 @@ async def serve(latency: float, retry_after: float | None) -> None:
     logged = RequestLog(app, app.state.sandbox)
     sock = listen()
     server = uvicorn.Server(uvicorn.Config(logged, lifespan="off", log_level="warning", access_log=False))
-    stop_on_stdin_eof(server, asyncio.get_running_loop())
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    print(f"URL http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    await task
+    await serve_and_announce(server, sock)
 
 
 def main() -> None:

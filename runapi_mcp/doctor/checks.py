@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import time
@@ -59,7 +60,9 @@ def check_key(report: Report, settings: Settings, *, sandbox: bool) -> bool:
         )
         return False
     if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
-        report.add("FAIL", name, f"the key from {source} contains spaces or characters that cannot be sent; copy it again.")
+        report.add(
+            "FAIL", name, f"the key from {source} contains spaces or characters that cannot be sent; copy it again."
+        )
         return False
     report.add("ok", name, f"from {source}")
     return True
@@ -222,7 +225,5 @@ def _probe_write(folder: Path) -> None:
 
 def _remove_empty(folders: list[Path]) -> None:
     for folder in folders:
-        try:
+        with contextlib.suppress(OSError):
             folder.rmdir()  # only ever removes an empty folder
-        except OSError:
-            pass

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 import anyio
-
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+
 from runapi_mcp.doctor.checks import KEY_VAR, is_placeholder, shown_url
 from runapi_mcp.doctor.report import Report
 from runapi_mcp.hosts.launch import SERVER_NAME
@@ -82,7 +82,7 @@ async def check_configured(
     *,
     cwd: Path,
     start: bool,
-    timeout: float,
+    start_timeout: float,
     started: dict[tuple[Any, ...], Started | str],
 ) -> None:
     """One line on how the entry carries the key (only when that is wrong) and one on whether it starts.
@@ -96,7 +96,9 @@ async def check_configured(
     fields = cast(dict[str, Any], entry)
     env_field: Any = fields.get("env") or {}
     if not isinstance(env_field, dict):
-        report.add("FAIL", item.label, f"{path}: `env` of the {SERVER_NAME} entry is not an object; run `{_init(item)}`.")
+        report.add(
+            "FAIL", item.label, f"{path}: `env` of the {SERVER_NAME} entry is not an object; run `{_init(item)}`."
+        )
         return
     env = {str(k): v for k, v in cast(dict[Any, Any], env_field).items()}
     _check_key_reference(report, item, env.get(KEY_VAR))
@@ -106,7 +108,8 @@ async def check_configured(
         shown = shown_url(url) if isinstance(url, str) else "a URL"
         report.add("ok", item.label, f"{path}: connects to {shown} over HTTP (doctor starts stdio servers only)")
         return
-    command, args = fields.get("command"), fields.get("args") or []
+    command: Any = fields.get("command")
+    args: Any = fields.get("args") or []
     if not isinstance(command, str) or not command.strip():
         report.add("FAIL", item.label, f"{path}: the {SERVER_NAME} entry has no command; run `{_init(item)}`.")
         return
@@ -135,13 +138,14 @@ async def check_configured(
             f"`{_init(item)}` writes the full path."
         )
     if not start:
-        report.add("warn" if caveat else "ok", item.label, f"{path}: runs `{shown_cmd}` (not started: --no-start){caveat}")
+        detail = f"{path}: runs `{shown_cmd}` (not started: --no-start){caveat}"
+        report.add("warn" if caveat else "ok", item.label, detail)
         return
 
     spawn_env = {k: v for k, v in env.items() if isinstance(v, str) and not is_placeholder(v)}
     key = (executable, tuple(argv), tuple(sorted(spawn_env.items())), str(cwd))
     if key not in started:
-        started[key] = await start_server(executable, argv, env=spawn_env, cwd=cwd, timeout=timeout)
+        started[key] = await start_server(executable, argv, env=spawn_env, cwd=cwd, start_timeout=start_timeout)
     outcome = started[key]
     if isinstance(outcome, str):
         hint = " A first `uvx` run downloads the package: run doctor again." if Path(command).stem == "uvx" else ""
@@ -160,18 +164,18 @@ async def check_configured(
 
 
 async def start_server(
-    command: str, args: list[str], *, env: Mapping[str, str], cwd: Path, timeout: float
+    command: str, args: list[str], *, env: Mapping[str, str], cwd: Path, start_timeout: float
 ) -> Started | str:
     """Start a stdio MCP server, list its tools and stop it; a one-line reason when that fails."""
     begun = time.monotonic()
     params = StdioServerParameters(command=command, args=args, env=dict(env), cwd=str(cwd))
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
         try:
-            with anyio.fail_after(timeout):
-                async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=timeout) as client:
+            with anyio.fail_after(start_timeout):
+                async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=start_timeout) as client:
                     listed = await client.list_tools()
         except TimeoutError:
-            return f"no answer within {timeout:g} s{_stderr_tail(errlog)}"
+            return f"no answer within {start_timeout:g} s{_stderr_tail(errlog)}"
         except Exception as exc:  # whatever a broken server does, the report says it in one line
             return f"{_reason(exc)}{_stderr_tail(errlog)}"
     return Started(tuple(t.name for t in listed.tools), time.monotonic() - begun)
@@ -221,10 +225,16 @@ def _init(item: Configured) -> str:
 
 def _reason(exc: BaseException) -> str:
     # anyio task groups wrap the real failure; the innermost one says what happened.
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    message = _first_line(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    inner = exc
+    for _ in range(10):
+        nested: Any = getattr(inner, "exceptions", None)  # set on exception groups
+        if not isinstance(nested, tuple) or not nested or not isinstance(nested[0], BaseException):
+            break
+        inner = nested[0]
+    message = _first_line(inner)
+    if "connection closed" in message.lower():
+        return "it exited before answering"
+    return f"{type(inner).__name__}: {message}" if message else type(inner).__name__
 
 
 def _first_line(exc: BaseException) -> str:

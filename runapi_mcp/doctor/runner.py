@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The CLI entry: `runapi_mcp.cli` calls this with the parsed doctor arguments."""
+    # A broken server's stray output makes the MCP client log tracebacks; its report line says it better.
+    logging.getLogger("mcp").setLevel(logging.CRITICAL)
     return run_doctor(sandbox=bool(args.sandbox), start=not args.no_start, start_timeout=float(args.timeout))
 
 
@@ -112,7 +115,9 @@ async def doctor(
     started: dict[tuple[Any, ...], Started | str] = {}
     for item in configured:
         cwd = (project_dir or loaded.working_dir) if item.scope == "project" else (home or Path.home())
-        await check_configured(report, item, cwd=cwd, start=start, timeout=start_timeout, started=started)
+        await check_configured(
+            report, item, cwd=cwd, start=start, start_timeout=start_timeout, started=started
+        )
     return report.finish()
 
 

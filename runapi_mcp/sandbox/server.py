@@ -50,9 +50,9 @@ class RunningSandbox:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )[0]
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[
+        0
+    ]
     # proto must say TCP: asyncio only sets TCP_NODELAY on sockets that do, and without it every
     # keep-alive response waits ~40 ms on Nagle and delayed ACKs.
     sock = socket.socket(family, kind, proto)

@@ -1,22 +1,48 @@
-"""Streamable HTTP: /mcp and /healthz, loopback by default, auth required for any other bind."""
+"""Streamable HTTP: /mcp and /healthz, loopback by default, auth required for any other bind.
+
+Three layers guard /mcp, outermost first: BearerGuard (auth, and in per-request mode a session stays with
+the key that opened it), the SDK's Host/Origin checks against DNS rebinding, and its request size limit.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import hmac
 import ipaddress
 import logging
+import os
+import socket
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Generator
+from contextlib import asynccontextmanager
+from typing import Any
 
+import anyio
+import uvicorn
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# The floor for the request size limit; the limit grows to fit one maximal image sent as a data: URI.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+_JSON_SLACK_BYTES = 1024 * 1024
+# Sessions remembered for the key check; the oldest is forgotten first (the SDK expires idle sessions too).
+MAX_TRACKED_SESSIONS = 10_000
+SESSION_HEADER = "mcp-session-id"
+STARTUP_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 5.0
+_WILDCARD_BINDS = ("0.0.0.0", "::", "")
 
 
 class HttpConfigError(ValueError):
@@ -24,7 +50,7 @@ class HttpConfigError(ValueError):
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -34,80 +60,213 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(settings: Settings) -> None:
     """A server reachable from other machines must never spend the owner's key for anyone who asks."""
+    if settings.http_auth == "token" and settings.http_token is None:
+        raise HttpConfigError("RUNAPI_MCP_HTTP_AUTH=token needs RUNAPI_MCP_HTTP_TOKEN.")
     if is_loopback(settings.http_host):
-        if settings.http_auth == "token" and settings.http_token is None:
-            raise HttpConfigError("RUNAPI_MCP_HTTP_AUTH=token needs RUNAPI_MCP_HTTP_TOKEN.")
         return
     if settings.http_auth == "none":
         raise HttpConfigError(
-            f"Refusing to serve on {settings.http_host} without auth. Set RUNAPI_MCP_HTTP_AUTH=per-request "
-            "(each client sends its own RunAPI key) or RUNAPI_MCP_HTTP_AUTH=token with RUNAPI_MCP_HTTP_TOKEN, "
-            "or bind to 127.0.0.1."
+            f"Refusing to serve on {settings.http_host or 'all interfaces'} without auth. Set "
+            "RUNAPI_MCP_HTTP_AUTH=per-request (each client sends its own RunAPI key) or RUNAPI_MCP_HTTP_AUTH=token "
+            "with RUNAPI_MCP_HTTP_TOKEN, or bind to 127.0.0.1."
         )
-    if settings.http_auth == "token" and settings.http_token is None:
-        raise HttpConfigError("RUNAPI_MCP_HTTP_AUTH=token needs RUNAPI_MCP_HTTP_TOKEN.")
+
+
+def request_limit(settings: Settings) -> int:
+    """Bytes one request may carry: enough for one maximal image as base64 in a data: URI, at least 4 MiB."""
+    return max(MAX_REQUEST_BYTES, -(-settings.max_input_bytes // 3) * 4 + _JSON_SLACK_BYTES)
 
 
 def security_settings(settings: Settings) -> TransportSecuritySettings:
     # Any port on the loopback names (port 0 binds a port we only learn later); other names only if configured.
     hosts = ["127.0.0.1", "localhost", "[::1]", "127.0.0.1:*", "localhost:*", "[::1]:*"]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    if not is_loopback(settings.http_host) and settings.http_host not in ("0.0.0.0", "::"):
-        hosts += [settings.http_host, f"{settings.http_host}:*"]
+    bound = settings.http_host
+    if not is_loopback(bound) and bound not in _WILDCARD_BINDS:
+        name = f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
+        hosts += [name, f"{name}:*"]
     hosts.extend(settings.http_allowed_hosts)
     origins.extend(settings.http_allowed_origins)
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
+def _bearer(headers: Headers) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
 class BearerGuard:
-    """Checks the Authorization header on /mcp before the MCP layer sees the request."""
+    """Checks the Authorization header on /mcp before the MCP layer sees the request.
+
+    In per-request mode the bearer is the caller's RunAPI key, and a session belongs to the key that
+    opened it: another key presenting its session id is told the session does not exist, so one tenant
+    cannot listen in on, or act inside, another's session.
+    """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self._sessions: OrderedDict[str, str] = OrderedDict()  # session id -> digest of the key that opened it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.settings.http_auth == "none" or scope["path"] == "/healthz":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        ok = scheme.lower() == "bearer" and bool(token)
-        if ok and self.settings.http_auth == "token":
+        headers = Headers(scope=scope)
+        token = _bearer(headers)
+        ok = token is not None
+        if token is not None and self.settings.http_auth == "token":
             expected = self.settings.http_token.get_secret_value() if self.settings.http_token else ""
             ok = hmac.compare_digest(token.encode(), expected.encode())
-        if not ok:
+        if not ok or token is None:
             what = "your RunAPI key" if self.settings.http_auth == "per-request" else "the server's access token"
             response = JSONResponse(
                 {"error": "unauthorized", "message": f"Send Authorization: Bearer <{what}>."},
                 status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
+                headers={"WWW-Authenticate": 'Bearer realm="runapi-mcp"'},
             )
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if self.settings.http_auth != "per-request":
+            await self.app(scope, receive, send)
+            return
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        session = headers.get(SESSION_HEADER)
+        if session is not None:
+            owner = self._sessions.get(session)
+            if owner is not None and not hmac.compare_digest(owner, digest):
+                # The same answer as for a session that never existed: nothing tells the caller it is someone's.
+                await JSONResponse(
+                    {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}},
+                    status_code=404,
+                )(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, self._binding_send(send, digest))
+
+    def _binding_send(self, send: Send, digest: str) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", []):
+                    if name.lower() == SESSION_HEADER.encode():
+                        self._remember(value.decode("latin-1"), digest)
+            await send(message)
+
+        return wrapped
+
+    def _remember(self, session: str, digest: str) -> None:
+        self._sessions[session] = digest
+        self._sessions.move_to_end(session)
+        while len(self._sessions) > MAX_TRACKED_SESSIONS:
+            self._sessions.popitem(last=False)
 
 
-def build_http_app(mcp: MCPServer[object], settings: Settings) -> ASGIApp:
+def build_http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
     check_bind(settings)
-
-    @mcp.custom_route("/healthz", methods=["GET"])
-    async def healthz(_: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
-        return JSONResponse({"status": "ok"})
-
-    app = mcp.streamable_http_app(
+    app: Starlette = mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=settings.http_stateless,
-        max_request_body_size=MAX_REQUEST_BYTES,
+        max_request_body_size=request_limit(settings),
         transport_security=security_settings(settings),
         host=settings.http_host,
     )
+    # Added to this app rather than registered on the server, so building twice never doubles the route.
+    app.router.routes.append(Route("/healthz", _healthz, methods=["GET"]))
     return BearerGuard(app, settings)
 
 
-def serve_http(mcp: MCPServer[object], settings: Settings) -> None:
-    import uvicorn
+async def _healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
 
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """Bind before serving, so the real port is known at once (port 0 picks a free one)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def endpoint_url(sock: socket.socket, host: str) -> str:
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in _WILDCARD_BINDS else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _uvicorn_config(app: ASGIApp) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        # Slow or idle clients cannot hold connections for ever; MCP's own streams keep their connection busy.
+        timeout_keep_alive=15,
+        timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT),
+    )
+
+
+def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
     app = build_http_app(mcp, settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on")
+    sock = listen_socket(settings.http_host, settings.http_port)
+    url = endpoint_url(sock, settings.http_host)
+    if not is_loopback(settings.http_host) and not settings.http_allowed_hosts:
+        log.warning(
+            "Only loopback Host headers are accepted; set RUNAPI_MCP_ALLOWED_HOSTS to the names clients use."
+        )
+    log.info("serving MCP over streamable HTTP at %s/mcp (auth: %s)", url, settings.http_auth)
+    try:
+        uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None]:
+        # The host process owns its signals; an embedded server stops when its context exits.
+        yield
+
+
+@asynccontextmanager
+async def running_http(mcp: MCPServer[Any], settings: Settings, *, port: int = 0) -> AsyncIterator[str]:
+    """Serve `mcp` over streamable HTTP in the current (asyncio) event loop; yields the base URL.
+
+    For tests and benchmarks: the socket is bound on `settings.http_host` before this yields.
+    """
+    app = build_http_app(mcp, settings)
+    sock = listen_socket(settings.http_host, port)
+    server = _EmbeddedServer(_uvicorn_config(app))
+    serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    try:
+        with anyio.fail_after(STARTUP_TIMEOUT):
+            while not server.started:
+                if serving.done():
+                    serving.result()
+                    raise RuntimeError("the HTTP server stopped before it started")
+                await anyio.sleep(0.005)
+        yield endpoint_url(sock, settings.http_host)
+    finally:
+        server.should_exit = True
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(SHUTDOWN_TIMEOUT + 1):
+                await asyncio.wait({serving})
+            if not serving.done():
+                serving.cancel()
+                await asyncio.wait({serving})
+        sock.close()

@@ -2,6 +2,9 @@
 
 Hosts differ in the working directory they give a server (Claude Desktop starts it in `/`); a client
 that offers roots names the real workspace, so its first root becomes the working directory then.
+
+A multi-tenant HTTP server (per-request keys) gives each key a folder of its own under the state
+directory, and that folder is all its calls may read or write: no tenant reaches another's files.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from runapi_mcp.core.service import Workspace
+from runapi_mcp.core.service import Workspace, owner_id
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,8 @@ ROOTS_TIMEOUT_SECONDS = 2.0
 
 
 async def workspace_for(ctx: Context[Any, Any], settings: Settings) -> Workspace:
+    if settings.http_auth == "per-request":
+        return await _tenant_workspace(ctx, settings)
     roots = await _client_roots(ctx) if settings.transport == "stdio" else []
     working_dir = settings.working_dir
     if roots and not _usable(working_dir):
@@ -33,6 +38,15 @@ async def workspace_for(ctx: Context[Any, Any], settings: Settings) -> Workspace
     # The fallback folder holds our own results: editing them must be allowed too.
     extra = (settings.fallback_output_dir,) if settings.fallback_output_dir.is_dir() else ()
     return Workspace(working_dir=working_dir, roots=(working_dir, *settings.allowed_roots, *roots, *extra))
+
+
+async def _tenant_workspace(ctx: Context[Any, Any], settings: Settings) -> Workspace:
+    scheme, _, token = ((ctx.headers or {}).get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ValueError("per-request auth without a bearer key reached a tool")  # BearerGuard lets none through
+    folder = settings.state_dir / "tenants" / owner_id(token.strip())
+    await anyio.Path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Workspace(working_dir=folder, roots=(folder,))
 
 
 def _usable(path: Path) -> bool:

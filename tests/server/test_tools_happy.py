@@ -129,3 +129,36 @@ async def test_list_tasks_pricing_and_balance_answer_in_one_line_each(connect: C
     assert "for the list" in listing and "completed" in listing
     assert "$0.48" in pricing and "4k $0.16" in pricing
     assert balance.startswith("Balance $")
+
+
+async def test_get_task_without_wait_answers_at_once_and_completes_once_the_task_is_done(
+    connect: ClientFactory,
+) -> None:
+    async with connect() as client:
+        started = await client.call_tool("generate_image", {"prompt": "no wait", "wait": False})
+        task_id = started.structured_content["tasks"][0]["task_id"]
+        statuses = []
+        for _ in range(100):
+            result = await client.call_tool("get_task", {"task_id": task_id})
+            statuses.append(result.structured_content["tasks"][0]["status"])
+            if statuses[-1] == "completed":
+                break
+    assert statuses[-1] == "completed"
+    assert Path(result.structured_content["tasks"][0]["images"][0]["path"]).is_file()
+
+
+async def test_structured_output_and_previews_can_be_switched_off(connect: ClientFactory) -> None:
+    async with connect(RUNAPI_MCP_STRUCTURED_OUTPUT="false", RUNAPI_MCP_PREVIEW="off") as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        result = await client.call_tool("generate_image", {"prompt": "plain"})
+    assert tools["generate_image"].output_schema is None
+    assert result.structured_content is None
+    assert not [c for c in result.content if isinstance(c, ImageContent)]
+    assert "saved to runapi-images/" in text_of(result)
+
+
+async def test_preview_size_setting_bounds_the_preview(connect: ClientFactory) -> None:
+    async with connect(RUNAPI_MCP_PREVIEW="256") as client:
+        result = await client.call_tool("generate_image", {"prompt": "small preview", "aspect_ratio": "21:9"})
+    (preview,) = [c for c in result.content if isinstance(c, ImageContent)]
+    assert max(Image.open(io.BytesIO(base64.b64decode(preview.data))).size) == 256
