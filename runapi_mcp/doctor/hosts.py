@@ -103,6 +103,9 @@ async def check_configured(
     env = {str(k): v for k, v in cast(dict[Any, Any], env_field).items()}
     _check_key_reference(report, item, env.get(KEY_VAR))
 
+    if fields.get("disabled") is True or fields.get("enabled") is False:
+        report.add("warn", item.label, f"{path}: the {SERVER_NAME} entry is switched off in this file")
+        return
     url = fields.get("url") or fields.get("serverUrl")
     if isinstance(url, str) or fields.get("type") in _HTTP_TYPES:
         shown = shown_url(url) if isinstance(url, str) else "a URL"

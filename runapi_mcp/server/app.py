@@ -11,7 +11,8 @@ import httpx2
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp.types import CallToolResult, Tool
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, Tool
 from pydantic import ValidationError as PydanticValidationError
 
 from runapi_mcp import __version__
@@ -46,6 +47,9 @@ class RunAPIMCPServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> Any:
+        if self._tool_input_schema(name) is None:
+            # A name that is no tool is a malformed request (a JSON-RPC error), not a failed tool run.
+            raise MCPError(INVALID_PARAMS, f"Unknown tool: {name}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:

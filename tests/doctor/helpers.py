@@ -43,14 +43,14 @@ def home_dir(tmp_path: Path) -> Path:
     return home
 
 
-def run_sync(tmp_path: Path, settings: Settings, **kwargs: Any) -> tuple[int, str]:
+def run_sync(tmp_path: Path, settings: Settings | None, **kwargs: Any) -> tuple[int, str]:
     out = io.StringIO()
     kwargs.setdefault("platform", "linux")  # where write_host_config puts user-scope files
     code = run_doctor(settings=settings, home=home_dir(tmp_path), out=out, **kwargs)
     return code, out.getvalue()
 
 
-async def run_async(tmp_path: Path, settings: Settings, **kwargs: Any) -> tuple[int, str]:
+async def run_async(tmp_path: Path, settings: Settings | None, **kwargs: Any) -> tuple[int, str]:
     out = io.StringIO()
     kwargs.setdefault("platform", "linux")
     code = await doctor(settings=settings, home=home_dir(tmp_path), out=out, **kwargs)

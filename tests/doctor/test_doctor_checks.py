@@ -43,7 +43,9 @@ def test_unwritable_output_dir_is_a_failure_naming_the_path_and_exit_1(tmp_path:
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
     wanted = blocker / "sub"
-    settings = make_settings(tmp_path, RUNAPI_MCP_OUTPUT_DIR=str(wanted), RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}")
+    settings = make_settings(
+        tmp_path, RUNAPI_MCP_OUTPUT_DIR=str(wanted), RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}"
+    )
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -81,7 +83,7 @@ def test_unusable_state_dir_is_a_failure_and_exit_1(tmp_path: Path) -> None:
 def test_bad_setting_is_a_fail_line_not_a_traceback(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path / "home"), "RUNAPI_MCP_PREVIEW": "huge"}
 
-    code, text = run_sync(tmp_path, None, env=env)  # type: ignore[arg-type]
+    code, text = run_sync(tmp_path, None, env=env)
 
     assert code == 1
     assert one(text, "settings").startswith("FAIL  settings: RUNAPI_MCP_PREVIEW must be auto, off, or a size")

@@ -81,7 +81,8 @@ def test_reference_a_host_does_not_expand_is_a_failure(tmp_path: Path) -> None:
     # Claude Desktop expands nothing: a Cursor-style reference would reach the server as the key itself.
     path = home_dir(tmp_path) / ".config" / "Claude" / "claude_desktop_config.json"
     path.parent.mkdir(parents=True)
-    entry = {"command": sys.executable, "args": ["-m", "runapi_mcp"], "env": {"RUNAPI_API_KEY": "${env:RUNAPI_API_KEY}"}}
+    reference = "${env:RUNAPI_API_KEY}"
+    entry = {"command": sys.executable, "args": ["-m", "runapi_mcp"], "env": {"RUNAPI_API_KEY": reference}}
     path.write_text(json.dumps({"mcpServers": {"runapi": entry}}))
     settings = make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
 
@@ -89,7 +90,7 @@ def test_reference_a_host_does_not_expand_is_a_failure(tmp_path: Path) -> None:
 
     assert code == 1
     found = lines(text, "host Claude Desktop (user)")
-    assert found[0].startswith(f"FAIL  host Claude Desktop (user): {path} sets RUNAPI_API_KEY to `${{env:RUNAPI_API_KEY}}`")
+    assert found[0].startswith(f"FAIL  host Claude Desktop (user): {path} sets RUNAPI_API_KEY to `{reference}`")
     assert "runapi-mcp init claude-desktop --user" in found[0]
     assert found[1].endswith("(not started: --no-start)")
 
@@ -118,3 +119,18 @@ def test_unreadable_host_config_is_a_warning_not_a_crash(tmp_path: Path) -> None
     line = one(text, "host VS Code (project)")
     assert line.startswith(f"warn  host VS Code (project): cannot read {path}")
     assert one(text, "hosts").startswith("warn  hosts: no host config found")
+
+
+def test_switched_off_entry_is_a_warning_and_not_started(tmp_path: Path) -> None:
+    path = tmp_path / "project" / ".cursor" / "mcp.json"
+    path.parent.mkdir(parents=True)
+    entry = {"command": "/nonexistent/runapi-mcp", "args": [], "disabled": True}
+    path.write_text(json.dumps({"mcpServers": {"runapi": entry}}))
+    settings = make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
+
+    code, text = run_sync(tmp_path, settings)
+
+    assert code == 0, text
+    assert one(text, "host Cursor (project)") == (
+        f"warn  host Cursor (project): {path}: the runapi entry is switched off in this file"
+    )
