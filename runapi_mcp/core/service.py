@@ -46,6 +46,9 @@ MAX_PROMPT_CHARS = 20_000
 # RunAPI allows 512; count > 1 appends "#n" to the key.
 MAX_KEY_CHARS = 500
 
+# The journal keeps the URLs an edit sent beside the tool's own parameters, under this name.
+SOURCE_URLS = "source_image_urls"
+
 # RunAPI keeps output URLs for 7 days.
 URL_LIFETIME_SECONDS = 7 * 24 * 3600
 
@@ -122,10 +125,10 @@ class ImageService:
     async def run(self, job: ImageJob, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
         out_dir = await anyio.to_thread.run_sync(self._output_dir, job.output_dir, workspace)
         deadline = time.monotonic() + (self._settings.wait_seconds if job.wait else 0.0)
+        keys = _task_keys(job.idempotency_key, job.count)
         source_urls: list[str] = []
         if job.action == "edit_image":
-            source_urls = await self._sources.resolve(job.images, workspace)
-        keys = _task_keys(job.idempotency_key, job.count)
+            source_urls = await self._source_urls(job, keys[0], workspace)
         tracker = _Progress(progress, len(keys), deadline)
         settled = await gather_settled(
             [partial(self._create_and_follow, job, key, source_urls, out_dir, deadline, tracker) for key in keys]
@@ -144,6 +147,16 @@ class ImageService:
                 raise item
         return JobOutcome(tasks=tasks, output_dir=out_dir.path, notes=_notes(out_dir), sandbox=self._sandbox)
 
+    async def _source_urls(self, job: ImageJob, key: str, workspace: Workspace) -> list[str]:
+        """A retried edit sends the very URLs its first attempt sent: a fresh upload would be a new URL,
+        so a different body under the same key, which RunAPI refuses with 409."""
+        existing = await self._journal.get_by_key(key, owner=self._owner)
+        if existing is not None and _user_params(existing.params) == job.params():
+            earlier = existing.params.get(SOURCE_URLS)
+            if isinstance(earlier, list) and earlier:
+                return [str(url) for url in earlier]  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+        return await self._sources.resolve(job.images, workspace)
+
     async def _create_and_follow(
         self,
         job: ImageJob,
@@ -155,7 +168,7 @@ class ImageService:
     ) -> TaskOutcome:
         params = job.params()
         existing = await self._journal.get_by_key(key, owner=self._owner)
-        if existing is not None and existing.params != params:
+        if existing is not None and _user_params(existing.params) != params:
             raise InputError(
                 f"idempotency_key '{key}' was already used for a different request. "
                 "Use a new key, or call get_task to follow the earlier task."
@@ -177,7 +190,7 @@ class ImageService:
                 await self._journal.record_intent(
                     idempotency_key=key,
                     action=job.action,
-                    params=params,
+                    params={**params, SOURCE_URLS: source_urls} if source_urls else params,
                     output_dir=str(out_dir.path),
                     owner=self._owner,
                 )
@@ -424,6 +437,10 @@ class _Progress:
 
     def finish(self, task_id: str, status: TaskStatus) -> None:
         self._states[task_id] = status.state or status.status
+
+
+def _user_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != SOURCE_URLS}
 
 
 def _pending(action: str, key: str, task_id: str, state: str = "pending") -> TaskOutcome:

@@ -229,3 +229,23 @@ async def test_output_dir_escaping_the_project_is_refused(connect: ClientFactory
     async with connect() as client:
         result = await client.call_tool("generate_image", {"prompt": "x", "output_dir": "../../elsewhere"})
     assert result.is_error and "output_dir" in text_of(result)
+
+
+async def test_retried_edit_after_a_restart_resends_the_same_sources_so_runapi_replays_instead_of_409(
+    connect: ClientFactory, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    edit = "/api/v1/gpt_image_2/edit_image"
+    # The create commits but its answer is lost on every try: the first call ends without a task id.
+    await script_faults(sandbox, {"fault": "lost-response", "method": "POST", "path": edit, "count": 3})
+    args = {"prompt": "recolour", "images": ["in.png"], "idempotency_key": "edit-retry-1"}
+    async with connect() as client:
+        from PIL import Image
+
+        Image.new("RGB", (32, 32), (200, 0, 0)).save(tmp_path / "project" / "in.png")
+        first = await client.call_tool("edit_image", args)
+    assert first.is_error and "edit-retry-1" in text_of(first)
+    async with connect() as fresh_server:  # a new process: its upload cache is empty
+        second = await fresh_server.call_tool("edit_image", args)
+    assert not second.is_error, text_of(second)
+    ledger = sandbox.ledger()
+    assert ledger["totals"]["tasks"] == 1 and ledger["tasks"][0]["charges"] == 1
