@@ -33,6 +33,8 @@ class Row:
     target: str
     ok: bool | None
     note: str = ""
+    proposal: bool = False
+    """A figure for a proposed change (not the product as it is): shown, but not part of the verdict."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ async def child_process(
     The child stops when its stdin closes, so it also stops if the bench dies; a child that does not
     stop in time is killed by its own pid.
     """
-    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    # The caller's own RunAPI settings (a real key among them) stay out of the bench.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("RUNAPI")}
+    full_env = {**inherited, **(env or {}), "PYTHONUNBUFFERED": "1"}
     with log.open("a", encoding="utf-8") as errlog:
         process = await asyncio.create_subprocess_exec(
             sys.executable, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

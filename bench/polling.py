@@ -163,7 +163,9 @@ async def run(cfg: RunConfig) -> Section:
                     _count(tally, outcome, by_key.get(outcome.key))
     for label, name in (("", "ours"), ("(proposal: poll every 3 s) ", "proposed")):
         for size, nominal in zip(("short", "medium", "long"), plan.durations, strict=True):
-            section.rows.extend(_rows(label, name, size, nominal, tallies))
+            for row in _rows(label, name, size, nominal, tallies):
+                row.proposal = name == "proposed"
+                section.rows.append(row)
     section.notes.append(
         f"3. {plan.samples} task(s) per duration and contender, durations spread over ±{SPREAD / 2:g} s around "
         f"{', '.join(f'{d:g}' for d in plan.durations)} s, all {sum(map(len, contenders.values()))} tasks at once on "

@@ -150,6 +150,8 @@ async def check_output_dir(report: Report, settings: Settings) -> None:
         await anyio.to_thread.run_sync(_remove_empty, made)
         report.add("FAIL", name, str(exc))
         return
+    # Asked before the clean-up below, which removes whatever folders these attempts made.
+    why = await anyio.to_thread.run_sync(_why_unusable, settings) if resolved.note is not None else None
     try:
         await anyio.to_thread.run_sync(_probe_write, resolved.path)
     except OSError as exc:
@@ -162,11 +164,20 @@ async def check_output_dir(report: Report, settings: Settings) -> None:
         await anyio.to_thread.run_sync(_remove_empty, made)
     if resolved.note is None:
         report.add("ok", name, f"{resolved.path} is writable")
-    elif settings.output_dir is not None:
+    elif why is not None:
         # The server would still save somewhere, but not where the user asked: that is a broken setting.
-        report.add("FAIL", name, f"{OUTPUT_DIR_SETTING} ({settings.output_dir}) cannot be used. {resolved.note}")
+        report.add(
+            "FAIL", name,
+            f"{OUTPUT_DIR_SETTING} ({settings.output_dir}) cannot be used: {why}. "
+            f"The server would save images in {resolved.path} instead; point {OUTPUT_DIR_SETTING} at a writable "
+            "folder.",
+        )
     else:
-        report.add("warn", name, resolved.note)
+        report.add(
+            "warn", name,
+            f"the server would save images in {resolved.path}, because {settings.working_dir} is the filesystem "
+            f"root or not writable. Set {OUTPUT_DIR_SETTING} to choose a folder.",
+        )
 
 
 async def check_state_dir(report: Report, settings: Settings, *, sandbox: bool) -> None:
@@ -215,6 +226,19 @@ def _missing(path: Path) -> list[Path]:
             break
         found.append(p)
     return found
+
+
+def _why_unusable(settings: Settings) -> str | None:
+    """Why resolve_output_dir passed over the configured folder, found by trying it again; None: none is set."""
+    if settings.output_dir is None:
+        return None
+    try:
+        _absolute(settings.output_dir.expanduser(), settings.working_dir).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        return "it or a parent exists and is not a folder"
+    except OSError as exc:
+        return str(exc.strerror or exc).lower()
+    return "it is not writable"
 
 
 def _probe_write(folder: Path) -> None:

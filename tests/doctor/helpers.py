@@ -22,6 +22,8 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
     values = {
         "HOME": str(tmp_path / "home"),
         "RUNAPI_MCP_STATE_DIR": str(tmp_path / "state"),
+        # Tests never leave loopback: unless a test says otherwise, RunAPI is a port nothing listens on.
+        "RUNAPI_BASE_URL": f"http://127.0.0.1:{closed_port()}",
     }
     values.update(env)
     return Settings.load(

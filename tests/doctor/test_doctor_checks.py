@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from runapi_mcp.sandbox import SandboxConfig, running_sandbox
+from runapi_mcp.settings import Settings
 from tests.doctor.helpers import TEST_KEY, closed_port, make_settings, one, project_dir, run_async, run_sync, statuses
 
 
 def test_no_key_is_a_failure_with_the_next_step_and_exit_1(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}")
+    settings = make_settings(tmp_path)
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -43,9 +44,7 @@ def test_unwritable_output_dir_is_a_failure_naming_the_path_and_exit_1(tmp_path:
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
     wanted = blocker / "sub"
-    settings = make_settings(
-        tmp_path, RUNAPI_MCP_OUTPUT_DIR=str(wanted), RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}"
-    )
+    settings = make_settings(tmp_path, RUNAPI_MCP_OUTPUT_DIR=str(wanted))
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -58,13 +57,30 @@ def test_unwritable_output_dir_is_a_failure_naming_the_path_and_exit_1(tmp_path:
 
 
 def test_default_output_dir_is_tested_and_not_left_behind(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}")
+    settings = make_settings(tmp_path)
 
     _, text = run_sync(tmp_path, settings, start=False)
 
     folder = project_dir(tmp_path) / "runapi-images"
     assert one(text, "output dir") == f"ok    output dir: {folder.resolve()} is writable"
     assert not folder.exists()
+
+
+def test_working_dir_at_filesystem_root_warns_where_images_would_go(tmp_path: Path) -> None:
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "RUNAPI_MCP_STATE_DIR": str(tmp_path / "state"),
+        "RUNAPI_BASE_URL": f"http://127.0.0.1:{closed_port()}",
+    }
+    settings = Settings.load(env=env, working_dir=Path("/"), fallback_output_dir=tmp_path / "fallback-images")
+
+    code, text = run_sync(tmp_path, settings, start=False)
+
+    assert code == 1  # no key; the folder itself is only a warning
+    line = one(text, "output dir")
+    assert line.startswith(f"warn  output dir: the server would save images in {tmp_path / 'fallback-images'}")
+    assert "RUNAPI_MCP_OUTPUT_DIR" in line
+    assert not (tmp_path / "fallback-images").exists()
 
 
 def test_unusable_state_dir_is_a_failure_and_exit_1(tmp_path: Path) -> None:
@@ -93,9 +109,7 @@ def test_bad_setting_is_a_fail_line_not_a_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("placeholder", ["${RUNAPI_API_KEY}", "${env:RUNAPI_API_KEY}", "${input:runapi-api-key}"])
 def test_unexpanded_key_reference_is_a_failure(tmp_path: Path, placeholder: str) -> None:
-    settings = make_settings(
-        tmp_path, RUNAPI_API_KEY=placeholder, RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}"
-    )
+    settings = make_settings(tmp_path, RUNAPI_API_KEY=placeholder)
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -110,7 +124,7 @@ def test_key_from_the_config_file_is_named_by_its_source(tmp_path: Path) -> None
     config = tmp_path / "home" / ".config" / "runapi" / "config.json"
     config.parent.mkdir(parents=True)
     config.write_text(f'{{"apiKey": "{TEST_KEY}"}}')
-    settings = make_settings(tmp_path, RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}")
+    settings = make_settings(tmp_path)
 
     _, text = run_sync(tmp_path, settings, start=False)
 

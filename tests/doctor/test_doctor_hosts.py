@@ -16,7 +16,6 @@ from runapi_mcp.server import build_server
 from tests.doctor.helpers import (
     SANDBOX_COMMAND,
     TEST_KEY,
-    closed_port,
     home_dir,
     lines,
     make_settings,
@@ -112,7 +111,7 @@ def test_unreadable_host_config_is_a_warning_not_a_crash(tmp_path: Path) -> None
     path = tmp_path / "project" / ".vscode" / "mcp.json"
     path.parent.mkdir(parents=True)
     path.write_text('{"servers": {}, // a comment VS Code allows\n}')
-    settings = make_settings(tmp_path, RUNAPI_BASE_URL=f"http://127.0.0.1:{closed_port()}")
+    settings = make_settings(tmp_path)
 
     _, text = run_sync(tmp_path, settings, start=False)
 
