@@ -1,8 +1,5 @@
 """runapi-mcp: an MCP server for RunAPI's GPT Image 2."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("runapi-mcp")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+# Kept in step with pyproject.toml by a test. A literal, not importlib.metadata: hosts start the server
+# for every session, and reading the installed metadata costs start-up time.
+__version__ = "0.1.0"

@@ -9,8 +9,6 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 # Pillow format name -> MIME type. These are the formats RunAPI accepts as edit sources and returns.
 ACCEPTED_FORMATS: dict[str, str] = {
     "PNG": "image/png",
@@ -20,7 +18,7 @@ ACCEPTED_FORMATS: dict[str, str] = {
 }
 EXTENSIONS: dict[str, str] = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 # Above this many pixels an image is refused before decoding (Pillow's own decompression-bomb limit).
-MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
+MAX_PIXELS: int = 89_478_485
 
 
 class NotAnImageError(ValueError):
@@ -41,6 +39,10 @@ class ImageInfo:
 
 def identify_image(source: bytes | Path) -> ImageInfo:
     """Open and verify `source` (bytes or a file); raise NotAnImageError saying why it is refused."""
+    # Imported here, not at the top: Pillow is only needed once there is an image, and every host
+    # pays for the server's start-up imports.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             fmt = im.format or "unknown"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ from runapi_mcp.core.outcomes import Cost, JobOutcome, SavedImage, TaskOutcome
 from runapi_mcp.core.previews import make_preview_async
 from runapi_mcp.core.storage import OutputDir, download_to, image_filename, resolve_output_dir, write_sidecar
 from runapi_mcp.core.uploads import SourceResolver
+from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient, build_request
 from runapi_mcp.runapi.errors import NotFoundError, RunAPIError
 from runapi_mcp.runapi.models import Action, Balance, TaskStatus
@@ -48,6 +50,10 @@ MAX_KEY_CHARS = 500
 
 # The journal keeps the URLs an edit sent beside the tool's own parameters, under this name.
 SOURCE_URLS = "source_image_urls"
+
+# A whole download may take this many request timeouts (60 s by default).
+DOWNLOAD_TIMEOUT_FACTOR = 2
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # RunAPI keeps output URLs for 7 days.
 URL_LIFETIME_SECONDS = 7 * 24 * 3600
@@ -79,6 +85,9 @@ class ImageJob:
             raise InputError(f"prompt is {len(self.prompt)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
         if not self.prompt.strip():
             raise InputError("prompt is empty; describe the image you want.")
+        if control := _CONTROL_CHARS.search(self.prompt):
+            # Tabs and line breaks are text; NUL, escape sequences and the like are not a description.
+            raise InputError(f"prompt contains a control character (U+{ord(control.group()):04X}); remove it.")
         key = self.idempotency_key
         if key is not None and not (1 <= len(key) <= MAX_KEY_CHARS and key.isprintable() and key.isascii()):
             raise InputError(
@@ -117,8 +126,7 @@ class ImageService:
         self._owner = owner
         self._sandbox = sandbox
         self._schedule = PollSchedule(initial=settings.poll_initial_seconds, maximum=settings.poll_max_seconds)
-        base_host = httpx2.URL(settings.base_url).host
-        self._download_hosts = (base_host,) if base_host else ()
+        self._download_hosts = own_origin(settings.base_url)
 
     # ---- generate and edit ------------------------------------------------------------------
 
@@ -348,6 +356,8 @@ class ImageService:
             saved = await download_to(
                 self._http, image.url, dest, max_bytes=self._settings.max_download_bytes,
                 timeout=self._settings.request_timeout, allow_hosts=self._download_hosts,
+                # A body that trickles in never trips the per-read timeout: bound the whole download too.
+                total_timeout=self._settings.request_timeout * DOWNLOAD_TIMEOUT_FACTOR,
             )
         except (CoreError, OSError) as exc:
             image.save_error = str(exc)

@@ -87,6 +87,20 @@ def check_download_url(
     _check(url, allow_hosts, resolver, timeout, _DOWNLOAD)
 
 
+def own_origin(base_url: str) -> tuple[str, ...]:
+    """The `allow_hosts` entry for the configured base URL: its host at its own port only. A loopback sandbox
+    works, while every other port on that host (a database, an admin page) stays refused."""
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return ()
+    host = parts.hostname
+    if not host:
+        return ()
+    return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}",)
+
+
 def refusal_reason(ip: IPAddress) -> str | None:
     """Why an address is not public ("loopback", "private", ...), or None when it is."""
     if isinstance(ip, ipaddress.IPv6Address):

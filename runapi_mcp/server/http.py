@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -137,7 +137,9 @@ class BearerGuard:
         session = headers.get(SESSION_HEADER)
         if session is not None:
             owner = self._sessions.get(session)
-            if owner is not None and not hmac.compare_digest(owner, digest):
+            if owner is None:
+                self._remember(session, digest)  # forgotten (or never seen): the first key to use it keeps it
+            elif not hmac.compare_digest(owner, digest):
                 # The same answer as for a session that never existed: nothing tells the caller it is someone's.
                 await JSONResponse(
                     {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}},
@@ -244,7 +246,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 @asynccontextmanager
-async def running_http(mcp: MCPServer[Any], settings: Settings, *, port: int = 0) -> AsyncIterator[str]:
+async def running_http(mcp: MCPServer[Any], settings: Settings, *, port: int = 0) -> AsyncGenerator[str]:
     """Serve `mcp` over streamable HTTP in the current (asyncio) event loop; yields the base URL.
 
     For tests and benchmarks: the socket is bound on `settings.http_host` before this yields.

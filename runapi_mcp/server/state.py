@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
 import httpx2
 from pydantic import SecretStr
 
@@ -14,6 +16,7 @@ from runapi_mcp import __version__
 from runapi_mcp.core.journal import Journal
 from runapi_mcp.core.service import ImageService, owner_id
 from runapi_mcp.core.uploads import SourceResolver
+from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.settings import Settings
 
@@ -38,7 +41,7 @@ class AppState:
         if api_key is not None:
             client = self.client.with_api_key(api_key)
             owner = owner_id(api_key.get_secret_value())
-        hosts = (httpx2.URL(self.settings.base_url).host,)
+        hosts = own_origin(self.settings.base_url)
         sources = SourceResolver(
             client, self.journal, max_bytes=self.settings.max_input_bytes, allow_hosts=hosts,
             owner=owner, cache=self.upload_cache if owner is None else None,
@@ -54,6 +57,9 @@ async def open_state(
     settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
 ) -> AsyncGenerator[AppState]:
     """Build the process-wide state; `transport` is the test seam for the HTTP boundary."""
+    # Pillow work is CPU-bound: more threads than cores only add memory (decoded images) and GIL
+    # contention that stalls the event loop. anyio's default pool allows 40.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = max(4, 2 * (os.cpu_count() or 2))
     async with AsyncExitStack() as stack:
         sandbox_url: str | None = None
         if settings.sandbox:

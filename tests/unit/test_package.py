@@ -1,0 +1,61 @@
+"""Package-level facts: the version, the console script, and the settings contract."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import runapi_mcp
+from runapi_mcp.settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_package_version_matches_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert runapi_mcp.__version__ == project["version"]
+
+
+def test_version_flag_and_module_entry_point_print_the_version() -> None:
+    for command in (["runapi-mcp", "--version"], [sys.executable, "-m", "runapi_mcp", "--version"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        assert done.stdout.strip() == f"runapi-mcp {runapi_mcp.__version__}"
+
+
+def test_env_key_wins_over_config_file_and_is_never_printed(tmp_path: Path) -> None:
+    config = tmp_path / "xdg" / "runapi" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{"apiKey": "sk-from-file", "baseUrl": "http://127.0.0.1:9/"}')
+    from_file = Settings.load(env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert from_file.api_key is not None and from_file.api_key.get_secret_value() == "sk-from-file"
+    assert from_file.base_url == "http://127.0.0.1:9" and "apiKey" in (from_file.api_key_source or "")
+    from_env = Settings.load(env={"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "RUNAPI_API_KEY": "sk-env"})
+    assert from_env.api_key is not None and from_env.api_key.get_secret_value() == "sk-env"
+    assert "sk-env" not in repr(from_env) and "sk-env" not in str(from_env.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("RUNAPI_MCP_WAIT_SECONDS", "soon", "RUNAPI_MCP_WAIT_SECONDS must be a number"),
+        ("RUNAPI_MCP_PREVIEW", "huge", "auto, off, or a size"),
+        ("RUNAPI_MCP_HTTP_AUTH", "magic", "none, per-request, token"),
+        ("RUNAPI_MCP_STRUCTURED_OUTPUT", "maybe", "true or false"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_variable_and_what_it_accepts(name: str, value: str, words: str) -> None:
+    with pytest.raises(SettingsError, match=words):
+        Settings.load(env={name: value, "HOME": "/nonexistent"})
+
+
+def test_bad_setting_at_start_up_is_one_line_and_exit_2_not_a_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runapi_mcp"], env={"RUNAPI_MCP_WAIT_SECONDS": "soon", "PATH": "/usr/bin"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "RUNAPI_MCP_WAIT_SECONDS" in done.stderr and "Traceback" not in done.stderr
