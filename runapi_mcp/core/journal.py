@@ -282,7 +282,7 @@ class Journal:
             ) from None
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode = WAL")
+        self._enable_wal(conn)
         conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find it done
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -300,6 +300,19 @@ class Journal:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Two processes opening a new journal at once both try to switch it to WAL, and SQLite answers the loser
+        # "database is locked" at once rather than waiting out the busy timeout: wait here instead.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _error(self, exc: sqlite3.Error) -> JournalError:
         return JournalError(

@@ -144,3 +144,32 @@ def test_journal_reopened_after_a_kill_accepts_new_writes(tmp_path: Path) -> Non
 
     anyio.run(write_after)
     assert "after" in rows(journal_path)
+
+
+def test_many_processes_opening_a_new_journal_at_the_same_instant_all_succeed(tmp_path: Path) -> None:
+    # Each thread stands for a process: its own Journal, its own connections, all released by one barrier.
+    import threading
+
+    import anyio
+
+    failures: list[str] = []
+    for trial in range(60):
+        path = tmp_path / f"fresh-{trial}" / "journal.sqlite3"
+        barrier = threading.Barrier(4)
+
+        def open_and_write(n: int, path: Path = path, barrier: threading.Barrier = barrier) -> None:
+            journal = Journal(path)
+            barrier.wait()
+            try:
+                anyio.run(lambda: journal.record_intent(
+                    idempotency_key=f"k{n}", action="text_to_image", params={}, output_dir=None))
+            except Exception as exc:
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=open_and_write, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(rows(path)) == 4 or failures
+    assert failures == []

@@ -20,7 +20,9 @@ import pytest
 from runapi_mcp.sandbox import RunningSandbox
 from tests.transport.helpers import http_settings, serving
 
-SCENARIOS = ("server-initialize", "tools-list", "dns-rebinding-protection", "server-stateless", "http-header-validation")
+SCENARIOS = (
+    "server-initialize", "tools-list", "dns-rebinding-protection", "server-stateless", "http-header-validation",
+)
 MIN_NODE_MAJOR = 22
 SCENARIO_TIMEOUT_SECONDS = 120
 

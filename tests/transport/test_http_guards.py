@@ -107,7 +107,8 @@ def test_real_process_on_port_zero_announces_its_url_and_serves(tmp_path: Path) 
 @pytest.mark.anyio
 async def test_shared_token_guards_the_server_side_key(tmp_path: Path, sandbox: RunningSandbox) -> None:
     settings = http_settings(
-        tmp_path, sandbox.url, RUNAPI_API_KEY=SERVER_KEY, RUNAPI_MCP_HTTP_AUTH="token", RUNAPI_MCP_HTTP_TOKEN=SHARED_TOKEN
+        tmp_path, sandbox.url,
+        RUNAPI_API_KEY=SERVER_KEY, RUNAPI_MCP_HTTP_AUTH="token", RUNAPI_MCP_HTTP_TOKEN=SHARED_TOKEN,
     )
     async with serving(settings) as url:
         async with httpx2.AsyncClient() as http:
