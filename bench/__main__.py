@@ -84,7 +84,7 @@ async def _run(cfg: RunConfig, only: set[str] | None, command: str) -> tuple[int
     print(format_table(rows))
     print()
     missing = missing_rows(rows) if only is None else []
-    product = [row for row in rows if not row.proposal and row.ok is not None]
+    product = [row for row in rows if not row.alternative and row.ok is not None]
     failed = [row.metric for row in product if not row.ok]
     print(f"{len(rows)} rows in {seconds:.0f} s; targets met: {len(product) - len(failed)} of {len(product)}.")
     for metric in failed:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import Client
 
@@ -35,6 +36,11 @@ MAX_ADDED_STDIO = 0.003
 
 
 async def run(cfg: RunConfig) -> Section:
+    with anyio.fail_after(300):  # bounded: a stuck call fails the run instead of hanging it
+        return await _run(cfg)
+
+
+async def _run(cfg: RunConfig) -> Section:
     section = Section()
     rounds, warmup = (20, 3) if cfg.quick else (300, 20)
     logs = cfg.folder("overhead")

@@ -8,10 +8,13 @@ caches. The import-time comparison below the figure says where our extra start-u
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections import defaultdict
+
+import anyio
 
 from bench.common import REPO, Row, RunConfig, Section, median, server_env, stdio_params, stdio_session
 
@@ -25,10 +28,11 @@ async def _time_once(cfg: RunConfig, name: str, args: list[str]) -> float:
     env = server_env(cfg, name, "http://127.0.0.1:9")
     params = stdio_params(cfg, name, args, env)
     with (cfg.folder("cold-start") / f"{name}.log").open("a", encoding="utf-8") as log:
-        start = time.perf_counter()
-        async with stdio_session(params, log) as client:
-            tools = await client.list_tools()
-            elapsed = time.perf_counter() - start
+        with anyio.fail_after(60):
+            start = time.perf_counter()
+            async with stdio_session(params, log) as client:
+                tools = await client.list_tools()
+                elapsed = time.perf_counter() - start
     if not tools.tools:
         raise RuntimeError(f"{name} listed no tools")
     return elapsed
@@ -38,8 +42,10 @@ def import_breakdown() -> list[tuple[str, float]]:
     """Self import time (ms) of modules our serve path imports and the bare server does not, by package."""
 
     def self_times(code: str) -> dict[str, int]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         out = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, timeout=60, check=True
+            [sys.executable, "-X", "importtime", "-c", code],
+            capture_output=True, text=True, timeout=60, check=True, env=env,
         ).stderr
         times: dict[str, int] = {}
         for line in out.splitlines():
@@ -49,6 +55,7 @@ def import_breakdown() -> list[tuple[str, float]]:
             times[name.strip()] = int(self_us)
         return times
 
+    self_times(OURS_IMPORTS)  # untimed: writes any missing bytecode
     ours, bare = self_times(OURS_IMPORTS), self_times(BARE_IMPORTS)
     by_package: defaultdict[str, float] = defaultdict(float)
     for module, micros in ours.items():

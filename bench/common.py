@@ -33,8 +33,8 @@ class Row:
     target: str
     ok: bool | None
     note: str = ""
-    proposal: bool = False
-    """A figure for a proposed change (not the product as it is): shown, but not part of the verdict."""
+    alternative: bool = False
+    """A figure for a setting other than the product's default, for comparison: shown, not in the verdict."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,11 @@ async def child_process(
     The child stops when its stdin closes, so it also stops if the bench dies; a child that does not
     stop in time is killed by its own pid.
     """
-    # The caller's own RunAPI settings (a real key among them) stay out of the bench.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("RUNAPI")}
+    # The caller's own RunAPI settings (a real key among them) stay out of the bench; and the children keep
+    # their bytecode, as an installed package does (PYTHONDONTWRITEBYTECODE would recompile on every start).
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith("RUNAPI") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     full_env = {**inherited, **(env or {}), "PYTHONUNBUFFERED": "1"}
     with log.open("a", encoding="utf-8") as errlog:
         process = await asyncio.create_subprocess_exec(
@@ -174,3 +177,19 @@ def json_dumps(value: Any) -> str:
     import json
 
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def default_schedule() -> str:
+    """The product's poll schedule in words, read from its defaults (the figures follow the code)."""
+    from runapi_mcp.runapi.polling import PollSchedule
+    from runapi_mcp.settings import Settings
+
+    initial = Settings.model_fields["poll_initial_seconds"].default
+    maximum = Settings.model_fields["poll_max_seconds"].default
+    return describe_schedule(initial, PollSchedule().factor, maximum)
+
+
+def describe_schedule(initial: float, factor: float, maximum: float) -> str:
+    if maximum <= initial:
+        return f"poll every {initial:g} s"
+    return f"poll after {initial:g} s, then x{factor:g} up to every {maximum:g} s"

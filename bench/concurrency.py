@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import anyio
 import httpx2
 from mcp import Client
 
-from bench.common import REPO, Row, RunConfig, Section, child_process, median, server_env
+from bench.common import REPO, Row, RunConfig, Section, child_process, default_schedule, median, server_env
 
 LATENCY = 2.0
 MAX_RATIO = 1.5
@@ -26,7 +27,7 @@ PROMPT = "a bowl of lemons on a blue table, still life"
 
 
 async def _one(client: Client, key: str) -> None:
-    async def progress(done: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         pass
 
     result = await client.call_tool(
@@ -57,15 +58,20 @@ async def run(cfg: RunConfig) -> Section:
             alone: list[float] = []
             for i in range(singles):
                 start = time.perf_counter()
-                await _one(client, f"bench-single-{i}-{time.time_ns()}")
+                with anyio.fail_after(60):
+                    await _one(client, f"bench-single-{i}-{time.time_ns()}")
                 alone.append(time.perf_counter() - start)
             await http.post(stats_url + "/reset")
+            wall_start = time.time()
             start = time.perf_counter()
-            async with anyio.create_task_group() as tg:
-                for i in range(calls):
-                    tg.start_soon(_one, client, f"bench-burst-{i}-{time.time_ns()}")
+            with anyio.fail_after(120):  # bounded: a stuck call fails the run instead of hanging it
+                async with anyio.create_task_group() as tg:
+                    for i in range(calls):
+                        tg.start_soon(_one, client, f"bench-burst-{i}-{time.time_ns()}")
             wall = time.perf_counter() - start
             stats = (await http.get(stats_url + "/stats")).json()
+            tasks = (await http.get(sandbox.url + "/_bench/tasks")).json()
+    timeline = _timeline(tasks, wall_start)
     ideal = median(alone)
     ratio = wall / ideal
     rss = int(stats["peak_rss_bytes"])
@@ -99,8 +105,25 @@ async def run(cfg: RunConfig) -> Section:
     section.notes.append(
         f"4. One MCP client session, {calls} calls started together (each with a progress token, as hosts send), "
         f"distinct idempotency keys, the same prompt (the sandbox renders it once, as a CDN would serve it). "
-        f"Server defaults (poll after 2 s, previews 512 px, structured output). Ideal: median of {singles} lone "
+        f"Server defaults ({default_schedule()}, previews 512 px, structured output). Ideal: median of {singles} lone "
         f"call(s). Stalls: {stats['ticks']} monitor ticks in the burst, {stats['stalls_over_100ms']} over 100 ms. "
-        "RSS: the server process's VmHWM (peak resident set), read inside it."
+        "RSS: the server process's VmHWM (peak resident set), read inside it. Burst timeline (seconds from the "
+        f"start): {timeline}."
     )
     return section
+
+
+def _timeline(tasks: dict[str, Any], start: float) -> str:
+    """Where the burst's time went, from the sandbox's log: creates, the reads that saw `completed`."""
+    burst = [info for info in tasks.values() if str(info["key"]).startswith("bench-burst-")]
+    if not burst:
+        return "no tasks seen"
+    created = sorted(info["created_at"] - start for info in burst)
+    seen = sorted(
+        min((t for t in info["status_reads"] if t >= info["done_at"]), default=float("nan")) - start for info in burst
+    )
+    reads = sum(len(info["status_reads"]) for info in burst)
+    return (
+        f"creates {created[0]:.2f}..{created[-1]:.2f}, completed seen {seen[0]:.2f}..{seen[-1]:.2f}, "
+        f"{reads} status reads for {len(burst)} tasks"
+    )

@@ -14,6 +14,7 @@ import io
 import json
 from typing import Any
 
+import anyio
 import httpx2
 from mcp.types import ImageContent, ResourceLink, TextContent
 from PIL import Image
@@ -55,6 +56,11 @@ def count_tokens(result: Any) -> tuple[float, float, list[tuple[int, int]]]:
 
 
 async def run(cfg: RunConfig) -> Section:
+    with anyio.fail_after(180):  # bounded: a stuck call fails the run instead of hanging it
+        return await _run(cfg)
+
+
+async def _run(cfg: RunConfig) -> Section:
     section = Section()
     logs = cfg.folder("tokens")
     async with child_process(["-m", "bench.sandbox_proc"], env=None, cwd=REPO, log=logs / "sandbox.log") as sandbox:

@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runapi_mcp.server.bearer import bearer_token
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,14 +91,6 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def _bearer(headers: Headers) -> str | None:
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    return token
-
-
 class BearerGuard:
     """Checks the Authorization header on /mcp before the MCP layer sees the request.
 
@@ -116,7 +109,7 @@ class BearerGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        token = _bearer(headers)
+        token = bearer_token(headers)
         ok = token is not None
         if token is not None and self.settings.http_auth == "token":
             expected = self.settings.http_token.get_secret_value() if self.settings.http_token else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
@@ -12,9 +13,11 @@ from pydantic import Field, SecretStr
 
 from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
-from runapi_mcp.core.service import ImageJob, ImageService
+from runapi_mcp.core.outcomes import JobOutcome
+from runapi_mcp.core.service import ImageJob, ImageService, ProgressFn
 from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.runapi.models import AspectRatio, OutputResolution
+from runapi_mcp.server.bearer import bearer_token
 from runapi_mcp.server.errors import NO_KEY, explain
 from runapi_mcp.server.results import ImageJobResult, build_result
 from runapi_mcp.server.state import AppState
@@ -178,12 +181,10 @@ def request_key(ctx: Context[AppState, Any], state: AppState) -> SecretStr | Non
     """In per-request auth mode each HTTP request brings its own RunAPI key as a bearer token."""
     if state.settings.http_auth != "per-request":
         return None
-    headers = ctx.headers or {}
-    value = headers.get("authorization") or headers.get("Authorization") or ""
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(ctx.headers)
+    if token is None:
         raise ToolError("This server needs your RunAPI key on every request: send Authorization: Bearer <key>.")
-    return SecretStr(token.strip())
+    return SecretStr(token)
 
 
 async def _run_job(ctx: Context[AppState, Any], structured: bool, *job_fields: Any) -> CallToolResult:
@@ -196,7 +197,7 @@ async def _run_job(ctx: Context[AppState, Any], structured: bool, *job_fields: A
     return _finish(outcome, state, structured, working_dir=workspace.working_dir)
 
 
-def _finish(outcome: Any, state: AppState, structured: bool, working_dir: Any = None) -> CallToolResult:
+def _finish(outcome: JobOutcome, state: AppState, structured: bool, working_dir: Path | None = None) -> CallToolResult:
     tasks = outcome.tasks
     if tasks and all(t.status == "failed" or (t.task_id is None and t.status == "unknown") for t in tasks):
         # Nothing usable came back: an error result the agent cannot mistake for success.
@@ -208,7 +209,7 @@ def _finish(outcome: Any, state: AppState, structured: bool, working_dir: Any = 
     return build_result(outcome, working_dir=working_dir or state.settings.working_dir, structured=structured)
 
 
-def _progress(ctx: Context[AppState, Any]):  # type: ignore[no-untyped-def]
+def _progress(ctx: Context[AppState, Any]) -> ProgressFn:
     async def report(done: float, total: float | None, message: str) -> None:
         await ctx.report_progress(done, total, message)
 

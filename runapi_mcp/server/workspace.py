@@ -21,6 +21,7 @@ from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from runapi_mcp.core.service import Workspace, owner_id
+from runapi_mcp.server.bearer import bearer_token
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,10 @@ async def workspace_for(ctx: Context[Any, Any], settings: Settings) -> Workspace
 
 
 async def _tenant_workspace(ctx: Context[Any, Any], settings: Settings) -> Workspace:
-    scheme, _, token = ((ctx.headers or {}).get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(ctx.headers)
+    if token is None:
         raise ValueError("per-request auth without a bearer key reached a tool")  # BearerGuard lets none through
-    folder = settings.state_dir / "tenants" / owner_id(token.strip())
+    folder = settings.state_dir / "tenants" / owner_id(token)
     await anyio.Path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
     return Workspace(working_dir=folder, roots=(folder,))
 
