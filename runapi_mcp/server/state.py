@@ -18,6 +18,7 @@ from runapi_mcp.core.service import ImageService, owner_id
 from runapi_mcp.core.uploads import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
+from runapi_mcp.server.lazy_transport import LazyTransport
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,11 @@ async def open_state(
             sandbox_url = sandbox.url
             settings = settings.model_copy(update={"base_url": sandbox_url, "api_key": SecretStr(SANDBOX_KEY)})
             log.info("serving against the in-process RunAPI sandbox at %s", sandbox_url)
+        limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         http = await stack.enter_async_context(
             httpx2.AsyncClient(
-                transport=transport,
+                transport=transport or LazyTransport(lambda: httpx2.AsyncHTTPTransport(limits=limits)),
                 timeout=httpx2.Timeout(settings.request_timeout, connect=10.0),
-                limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
                 follow_redirects=False,
             )
         )
