@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import os
-import socket
 import threading
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import anyio
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
@@ -23,16 +20,14 @@ from runapi_mcp.sandbox.app import create_app
 from runapi_mcp.sandbox.config import SandboxConfig
 from runapi_mcp.sandbox.connection import uvicorn_dropper
 from runapi_mcp.sandbox.state import SandboxState
-
-STARTUP_TIMEOUT = 10.0
-SHUTDOWN_TIMEOUT = 5.0
-
-
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None]:
-        # The host process owns its signals; an embedded sandbox stops when its context exits.
-        yield
+from runapi_mcp.serving import (
+    SHUTDOWN_TIMEOUT,
+    STARTUP_TIMEOUT,
+    EmbeddedServer,
+    base_url,
+    listen_socket,
+    serving,
+)
 
 
 @dataclass(frozen=True)
@@ -49,33 +44,11 @@ class RunningSandbox:
         return self.state.ledger_json()
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[
-        0
-    ]
-    # proto must say TCP: asyncio only sets TCP_NODELAY on sockets that do, and without it every
-    # keep-alive response waits ~40 ms on Nagle and delayed ACKs.
-    sock = socket.socket(family, kind, proto)
-    try:
-        if os.name != "nt":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen()
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 def _log_config() -> dict[str, Any]:
     """uvicorn's logging, with access lines on stderr too: stdout belongs to the host (stdio MCP, the CLI's URL)."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     return config
-
-
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @asynccontextmanager
@@ -93,9 +66,9 @@ async def running_sandbox(
     """
     app = create_app(config)
     state: SandboxState = app.state.sandbox
-    sock = _listen(host, port)
+    sock = listen_socket(host, port)
     bound_port: int = sock.getsockname()[1]
-    server = _EmbeddedServer(
+    server = EmbeddedServer(
         uvicorn.Config(
             app,
             lifespan="off",
@@ -106,24 +79,8 @@ async def running_sandbox(
         )
     )
     state.connection_dropper = uvicorn_dropper(server)
-    serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    try:
-        with anyio.fail_after(STARTUP_TIMEOUT):
-            while not server.started:
-                if serving.done():
-                    serving.result()
-                    raise RuntimeError("the sandbox server stopped before it started")
-                await anyio.sleep(0.005)
-        yield RunningSandbox(_url(host, bound_port), host, bound_port, app, state)
-    finally:
-        server.should_exit = True
-        with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(SHUTDOWN_TIMEOUT + 1):
-                await asyncio.wait({serving})
-            if not serving.done():
-                serving.cancel()
-                await asyncio.wait({serving})
-        sock.close()
+    async with serving(server, sock, "sandbox server"):
+        yield RunningSandbox(base_url(sock, host), host, bound_port, app, state)
 
 
 class SandboxThread:

@@ -6,20 +6,15 @@ the key that opened it), the SDK's Host/Origin checks against DNS rebinding, and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
 import logging
-import os
-import socket
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import uvicorn
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -31,6 +26,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runapi_mcp.server.bearer import bearer_token
+from runapi_mcp.serving import (
+    SHUTDOWN_TIMEOUT,
+    WILDCARD_BINDS,
+    EmbeddedServer,
+    base_url,
+    listen_socket,
+    serving,
+)
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,6 @@ _JSON_SLACK_BYTES = 1024 * 1024
 # Sessions remembered for the key check; the oldest is forgotten first (the SDK expires idle sessions too).
 MAX_TRACKED_SESSIONS = 10_000
 SESSION_HEADER = "mcp-session-id"
-STARTUP_TIMEOUT = 10.0
-SHUTDOWN_TIMEOUT = 5.0
-_WILDCARD_BINDS = ("0.0.0.0", "::", "")
 
 
 class HttpConfigError(ValueError):
@@ -83,7 +83,7 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
     hosts = ["127.0.0.1", "localhost", "[::1]", "127.0.0.1:*", "localhost:*", "[::1]:*"]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     bound = settings.http_host
-    if not is_loopback(bound) and bound not in _WILDCARD_BINDS:
+    if not is_loopback(bound) and bound not in WILDCARD_BINDS:
         name = f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
         hosts += [name, f"{name}:*"]
     hosts.extend(settings.http_allowed_hosts)
@@ -178,31 +178,6 @@ async def _healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def listen_socket(host: str, port: int) -> socket.socket:
-    """Bind before serving, so the real port is known at once (port 0 picks a free one)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        if os.name != "nt":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def endpoint_url(sock: socket.socket, host: str) -> str:
-    port = sock.getsockname()[1]
-    shown = "127.0.0.1" if host in _WILDCARD_BINDS else host
-    if ":" in shown and not shown.startswith("["):
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
-
-
 def _uvicorn_config(app: ASGIApp) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -219,7 +194,7 @@ def _uvicorn_config(app: ASGIApp) -> uvicorn.Config:
 def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
     app = build_http_app(mcp, settings)
     sock = listen_socket(settings.http_host, settings.http_port)
-    url = endpoint_url(sock, settings.http_host)
+    url = base_url(sock, settings.http_host)
     if not is_loopback(settings.http_host) and not settings.http_allowed_hosts:
         log.warning(
             "Only loopback Host headers are accepted; set RUNAPI_MCP_ALLOWED_HOSTS to the names clients use."
@@ -231,13 +206,6 @@ def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
         sock.close()
 
 
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None]:
-        # The host process owns its signals; an embedded server stops when its context exits.
-        yield
-
-
 @asynccontextmanager
 async def running_http(mcp: MCPServer[Any], settings: Settings, *, port: int = 0) -> AsyncGenerator[str]:
     """Serve `mcp` over streamable HTTP in the current (asyncio) event loop; yields the base URL.
@@ -246,22 +214,5 @@ async def running_http(mcp: MCPServer[Any], settings: Settings, *, port: int = 0
     """
     app = build_http_app(mcp, settings)
     sock = listen_socket(settings.http_host, port)
-    server = _EmbeddedServer(_uvicorn_config(app))
-    serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    try:
-        with anyio.fail_after(STARTUP_TIMEOUT):
-            while not server.started:
-                if serving.done():
-                    serving.result()
-                    raise RuntimeError("the HTTP server stopped before it started")
-                await anyio.sleep(0.005)
-        yield endpoint_url(sock, settings.http_host)
-    finally:
-        server.should_exit = True
-        with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(SHUTDOWN_TIMEOUT + 1):
-                await asyncio.wait({serving})
-            if not serving.done():
-                serving.cancel()
-                await asyncio.wait({serving})
-        sock.close()
+    async with serving(EmbeddedServer(_uvicorn_config(app)), sock, "HTTP server"):
+        yield base_url(sock, settings.http_host)
