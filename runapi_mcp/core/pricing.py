@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runapi_mcp.core.outcomes import Cost
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.errors import RunAPIError
-from runapi_mcp.runapi.models import OUTPUT_RESOLUTIONS, Action, PriceSchedules
+from runapi_mcp.runapi.models import OUTPUT_RESOLUTIONS, Action, PriceSchedules, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,30 @@ def offline_table(reason: str) -> PriceTable:
     return PriceTable(dict(LIST_PRICE_CENTS), "USD", f"offline list price ({reason})", live=False)
 
 
+async def task_cost(client: RunAPIClient, action: Action, status: TaskStatus, params: dict[str, Any]) -> Cost:
+    """What a completed task cost: RunAPI's own figure when the status carries one, else the price list's."""
+    charged = _charged_usd(status)
+    if charged is not None:
+        return Cost(charged, "charged", "as reported by RunAPI")
+    table = await price_table(client, action)
+    resolution = params.get("output_resolution")
+    count = len(status.images) or 1
+    usd = table.cents_for(resolution) * count / 100
+    return Cost(usd, "estimated", f"{count} x {resolution or '1k'} image at {table.source}")
+
+
+def _charged_usd(status: TaskStatus) -> float | None:
+    billing = status.billing or {}
+    settlement = billing.get("settlement")
+    if isinstance(settlement, dict):
+        cents = settlement.get("charged_amount_cents")  # type: ignore[union-attr]
+        if isinstance(cents, int | float):
+            return float(cents) / 100
+    if status.usage is not None and status.usage.cost is not None:
+        return float(status.usage.cost)
+    return None
+
+
 async def price_table(client: RunAPIClient, action: Action) -> PriceTable:
     """Live prices from RunAPI's price schedules, falling back to the published list prices."""
     try:
@@ -58,7 +83,8 @@ def _from_schedules(schedules: PriceSchedules, action: Action) -> PriceTable | N
         if prices:
             merged = {**LIST_PRICE_CENTS, **prices}
             as_of = f" as of {schedules.as_of}" if schedules.as_of else ""
-            return PriceTable(merged, schedule.currency, f"live price schedule{as_of}", live=True)
+            kind = "cached price schedule" if schedules.from_cache else "live price schedule"
+            return PriceTable(merged, schedule.currency, f"{kind}{as_of}", live=True)
     return None
 
 

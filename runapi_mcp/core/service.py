@@ -9,13 +9,9 @@ Order of events for every task, so that nothing is lost whatever fails or is can
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,10 +22,12 @@ import httpx2
 from runapi_mcp.core import pricing
 from runapi_mcp.core.concurrency import gather, gather_settled
 from runapi_mcp.core.errors import CoreError, InputError
+from runapi_mcp.core.jobs import ImageJob, Workspace
 from runapi_mcp.core.journal import Journal, JournalEntry
-from runapi_mcp.core.outcomes import Cost, JobOutcome, SavedImage, TaskOutcome
-from runapi_mcp.core.previews import make_preview_async
-from runapi_mcp.core.storage import OutputDir, download_to, image_filename, resolve_output_dir, write_sidecar
+from runapi_mcp.core.outcomes import Cost, JobOutcome, TaskOutcome
+from runapi_mcp.core.progress import ProgressFn, ProgressTracker
+from runapi_mcp.core.saving import ResultSaver, files_present, image_record, outcome_from_entry
+from runapi_mcp.core.storage import OutputDir, resolve_output_dir
 from runapi_mcp.core.uploads import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient, build_request
@@ -40,71 +38,8 @@ from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# done, total, message: forwarded to MCP progress notifications by the server.
-ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
-
-# Resellers quote 20,000 characters as GPT Image 2's prompt limit; RunAPI publishes none.
-MAX_PROMPT_CHARS = 20_000
-# RunAPI allows 512; count > 1 appends "#n" to the key.
-MAX_KEY_CHARS = 500
-
 # The journal keeps the URLs an edit sent beside the tool's own parameters, under this name.
 SOURCE_URLS = "source_image_urls"
-
-# A whole download may take this many request timeouts (60 s by default).
-DOWNLOAD_TIMEOUT_FACTOR = 2
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-# RunAPI keeps output URLs for 7 days.
-URL_LIFETIME_SECONDS = 7 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Where this call may read and write: the working directory and the allowed roots."""
-
-    working_dir: Path
-    roots: tuple[Path, ...]
-
-
-@dataclass(frozen=True)
-class ImageJob:
-    action: Action
-    prompt: str
-    aspect_ratio: str | None = None
-    output_resolution: str | None = None
-    count: int = 1
-    images: tuple[str, ...] = ()
-    wait: bool = True
-    output_dir: str | None = None
-    idempotency_key: str | None = None
-
-    def __post_init__(self) -> None:
-        # Checked here rather than in the tool schema: the schema's every byte costs tokens in every session.
-        if len(self.prompt) > MAX_PROMPT_CHARS:
-            raise InputError(f"prompt is {len(self.prompt)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
-        if not self.prompt.strip():
-            raise InputError("prompt is empty; describe the image you want.")
-        if control := _CONTROL_CHARS.search(self.prompt):
-            # Tabs and line breaks are text; NUL, escape sequences and the like are not a description.
-            raise InputError(f"prompt contains a control character (U+{ord(control.group()):04X}); remove it.")
-        key = self.idempotency_key
-        if key is not None and not (1 <= len(key) <= MAX_KEY_CHARS and key.isprintable() and key.isascii()):
-            raise InputError(
-                f"idempotency_key must be 1 to {MAX_KEY_CHARS} printable ASCII characters; leave it out to get one."
-            )
-
-    def params(self) -> dict[str, Any]:
-        """The parameters that define the task: what the journal keeps and replays compare."""
-        out: dict[str, Any] = {"prompt": self.prompt}
-        if self.aspect_ratio:
-            out["aspect_ratio"] = self.aspect_ratio
-        if self.output_resolution:
-            out["output_resolution"] = self.output_resolution
-        if self.images:
-            out["images"] = list(self.images)
-        return out
-
 
 class ImageService:
     def __init__(
@@ -126,7 +61,7 @@ class ImageService:
         self._owner = owner
         self._sandbox = sandbox
         self._schedule = PollSchedule(initial=settings.poll_initial_seconds, maximum=settings.poll_max_seconds)
-        self._download_hosts = own_origin(settings.base_url)
+        self._saver = ResultSaver(http, settings, allow_hosts=own_origin(settings.base_url), sandbox=sandbox)
 
     # ---- generate and edit ------------------------------------------------------------------
 
@@ -137,7 +72,7 @@ class ImageService:
         source_urls: list[str] = []
         if job.action == "edit_image":
             source_urls = await self._source_urls(job, keys[0], workspace)
-        tracker = _Progress(progress, len(keys), deadline)
+        tracker = ProgressTracker(progress, len(keys), deadline)
         settled = await gather_settled(
             [partial(self._create_and_follow, job, key, source_urls, out_dir, deadline, tracker) for key in keys]
         )
@@ -172,7 +107,7 @@ class ImageService:
         source_urls: list[str],
         out_dir: OutputDir,
         deadline: float,
-        tracker: _Progress,
+        tracker: ProgressTracker,
     ) -> TaskOutcome:
         params = job.params()
         existing = await self._journal.get_by_key(key, owner=self._owner)
@@ -245,8 +180,8 @@ class ImageService:
 
     async def get_task(self, task_id: str, *, wait: bool, progress: ProgressFn) -> JobOutcome:
         entry = await self._journal.get(task_id, owner=self._owner)
-        if entry is not None and entry.status == "completed" and _files_present(entry):
-            return JobOutcome(tasks=[_outcome_from_entry(entry)], output_dir=_entry_dir(entry), sandbox=self._sandbox)
+        if entry is not None and entry.status == "completed" and files_present(entry):
+            return JobOutcome(tasks=[outcome_from_entry(entry)], output_dir=_entry_dir(entry), sandbox=self._sandbox)
         if entry is None and self._owner is not None:
             # Multi-tenant: a task this tenant never created is not theirs to read through us.
             raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
@@ -268,7 +203,7 @@ class ImageService:
             )
             await self._journal.attach_task_id(key, task_id)
         deadline = time.monotonic() + (self._settings.wait_seconds if wait else 0.0)
-        tracker = _Progress(progress, 1, deadline)
+        tracker = ProgressTracker(progress, 1, deadline)
         outcome = await self._follow(action, task_id, key, out_dir, deadline, tracker, fetch_first=True)
         return JobOutcome(tasks=[outcome], output_dir=out_dir.path, notes=_notes(out_dir), sandbox=self._sandbox)
 
@@ -289,7 +224,7 @@ class ImageService:
         key: str,
         out_dir: OutputDir,
         deadline: float,
-        tracker: _Progress,
+        tracker: ProgressTracker,
         *,
         fetch_first: bool,
     ) -> TaskOutcome:
@@ -334,62 +269,16 @@ class ImageService:
     async def _complete(self, action: Action, status: TaskStatus, key: str, out_dir: OutputDir) -> TaskOutcome:
         entry = await self._journal.get(status.id)
         params = entry.params if entry else {}
-        cost = await self._cost(action, status, params)
-        expires = _iso(time.time() + URL_LIFETIME_SECONDS)
-        images: list[SavedImage] = [SavedImage(i, img.url, expires, None) for i, img in enumerate(status.images)]
-        await gather([partial(self._save, image, status, params, cost, out_dir) for image in images])
+        cost = await pricing.task_cost(self._client, action, status, params)
+        images = self._saver.images_of(status)
+        await gather([partial(self._saver.save, image, status, params, cost, out_dir) for image in images])
         with anyio.CancelScope(shield=True):
             await self._journal.update(
-                status.id, status="completed", images=[_image_record(i) for i in images],
+                status.id, status="completed", images=[image_record(i) for i in images],
                 cost_cents=None if cost.usd is None else cost.usd * 100,
             )
         return TaskOutcome(action=action, idempotency_key=key, task_id=status.id, status="completed",
                            images=images, cost=cost)
-
-    async def _save(
-        self, image: SavedImage, status: TaskStatus, params: dict[str, Any], cost: Cost, out_dir: OutputDir
-    ) -> None:
-        if image.url is None:
-            return
-        dest = out_dir.path / image_filename(status.id, image.index, "png")
-        try:
-            saved = await download_to(
-                self._http, image.url, dest, max_bytes=self._settings.max_download_bytes,
-                timeout=self._settings.request_timeout, allow_hosts=self._download_hosts,
-                # A body that trickles in never trips the per-read timeout: bound the whole download too.
-                total_timeout=self._settings.request_timeout * DOWNLOAD_TIMEOUT_FACTOR,
-            )
-        except (CoreError, OSError) as exc:
-            image.save_error = str(exc)
-            return
-        image.path, image.width, image.height, image.size_bytes = saved.path, saved.width, saved.height, saved.bytes
-        sidecar = {
-            "task_id": status.id,
-            "index": image.index,
-            "model": "gpt-image-2",
-            **params,
-            "url": image.url,
-            "url_expires_at": image.url_expires_at,
-            "width": saved.width,
-            "height": saved.height,
-            "sha256": saved.sha256,
-            "cost_usd": cost.usd,
-            "cost_basis": cost.basis,
-            "sandbox": self._sandbox,
-        }
-        await anyio.to_thread.run_sync(write_sidecar, saved.path, sidecar)
-        if self._settings.preview_max_side > 0:
-            image.preview = await make_preview_async(saved.path, self._settings.preview_max_side)
-
-    async def _cost(self, action: Action, status: TaskStatus, params: dict[str, Any]) -> Cost:
-        charged = _charged_usd(status)
-        if charged is not None:
-            return Cost(charged, "charged", "as reported by RunAPI")
-        table = await pricing.price_table(self._client, action)
-        resolution = params.get("output_resolution")
-        count = len(status.images) or 1
-        usd = table.cents_for(resolution) * count / 100
-        return Cost(usd, "estimated", f"{count} x {resolution or '1k'} image at {table.source}")
 
     # ---- reading back -----------------------------------------------------------------------
 
@@ -424,31 +313,6 @@ class ImageService:
         )
 
 
-class _Progress:
-    """Turns many tasks' polls into one monotonic progress stream (elapsed seconds of the budget)."""
-
-    def __init__(self, report: ProgressFn, total_tasks: int, deadline: float) -> None:
-        self._report = report
-        self._total = total_tasks
-        self._start = time.monotonic()
-        self._budget = max(deadline - self._start, 0.0)
-        self._states: dict[str, str] = {}
-        self._last = 0.0
-
-    async def update(self, task_id: str, status: TaskStatus | None) -> None:
-        if status is not None:
-            self._states[task_id] = status.state or status.status
-        done = sum(1 for s in self._states.values() if s in ("completed", "failed"))
-        elapsed = max(time.monotonic() - self._start, self._last + 0.001)
-        self._last = elapsed
-        state = self._states.get(task_id, "no answer yet")
-        message = f"{done}/{self._total} tasks done; task {task_id[:8]} {state}"
-        await self._report(round(elapsed, 3), round(self._budget, 3) or None, message)
-
-    def finish(self, task_id: str, status: TaskStatus) -> None:
-        self._states[task_id] = status.state or status.status
-
-
 def _user_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k != SOURCE_URLS}
 
@@ -469,63 +333,10 @@ def _base_key(key: str) -> str:
     return key.rsplit("#", 1)[0] if "#" in key else key
 
 
-def _charged_usd(status: TaskStatus) -> float | None:
-    billing = status.billing or {}
-    settlement = billing.get("settlement")
-    if isinstance(settlement, dict):
-        cents = settlement.get("charged_amount_cents")  # type: ignore[union-attr]
-        if isinstance(cents, int | float):
-            return float(cents) / 100
-    if status.usage is not None and status.usage.cost is not None:
-        return float(status.usage.cost)
-    return None
-
-
-def _image_record(image: SavedImage) -> dict[str, Any]:
-    return {
-        "index": image.index,
-        "url": image.url,
-        "url_expires_at": image.url_expires_at,
-        "path": str(image.path) if image.path else None,
-        "width": image.width,
-        "height": image.height,
-        "size_bytes": image.size_bytes,
-    }
-
-
-def _files_present(entry: JournalEntry) -> bool:
-    return bool(entry.images) and all(i.get("path") and Path(i["path"]).is_file() for i in entry.images)
-
-
 def _entry_dir(entry: JournalEntry) -> Path | None:
     return Path(entry.output_dir) if entry.output_dir else None
-
-
-def _outcome_from_entry(entry: JournalEntry) -> TaskOutcome:
-    images = [
-        SavedImage(
-            index=int(r.get("index", i)), url=r.get("url"), url_expires_at=r.get("url_expires_at"),
-            path=Path(r["path"]) if r.get("path") else None, width=r.get("width"), height=r.get("height"),
-            size_bytes=r.get("size_bytes"),
-        )
-        for i, r in enumerate(entry.images)
-    ]
-    cost = Cost(entry.cost_cents / 100, "charged", "from the task history") if entry.cost_cents is not None else None
-    return TaskOutcome(action=entry.action, idempotency_key=entry.idempotency_key, task_id=entry.task_id,
-                       status=entry.status, images=images, cost=cost)
 
 
 def _notes(out_dir: OutputDir) -> list[str]:
     return [out_dir.note] if out_dir.note else []
 
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def owner_id(api_key: str) -> str:
-    """A stable, non-reversible tenant id for a key: the journal never holds the key itself."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
-
-
-__all__: Sequence[str] = ("ImageJob", "ImageService", "ProgressFn", "Workspace", "owner_id")

@@ -13,19 +13,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 
 from runapi_mcp.core.concurrency import gather
 from runapi_mcp.core.errors import InputError
 from runapi_mcp.core.inputs import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
+from runapi_mcp.core.jobs import Workspace
 from runapi_mcp.core.journal import Journal
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.models import MAX_SOURCE_IMAGES
-
-if TYPE_CHECKING:
-    from runapi_mcp.core.service import Workspace
 
 # An upload this close to its expiry is not reused: the task may start after it has gone.
 REUSE_MARGIN_SECONDS = 3600

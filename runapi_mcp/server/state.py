@@ -13,8 +13,9 @@ import httpx2
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
+from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.core.journal import Journal
-from runapi_mcp.core.service import ImageService, owner_id
+from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.uploads import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient

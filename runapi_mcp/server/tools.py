@@ -13,8 +13,10 @@ from pydantic import Field, SecretStr
 
 from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
+from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.outcomes import JobOutcome
-from runapi_mcp.core.service import ImageJob, ImageService, ProgressFn
+from runapi_mcp.core.progress import ProgressFn
+from runapi_mcp.core.service import ImageService
 from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.runapi.models import AspectRatio, OutputResolution
 from runapi_mcp.server.bearer import bearer_token

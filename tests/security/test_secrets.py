@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from PIL import Image
 
-from runapi_mcp.core.service import owner_id
+from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
 from runapi_mcp.server import build_server
 from tests.server.helpers import make_settings

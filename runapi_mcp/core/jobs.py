@@ -1,0 +1,70 @@
+"""What a generate or edit call asks for, checked before anything is sent, and where it may read and write."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runapi_mcp.core.errors import InputError
+from runapi_mcp.runapi.models import Action
+
+# Resellers quote 20,000 characters as GPT Image 2's prompt limit; RunAPI publishes none.
+MAX_PROMPT_CHARS = 20_000
+# RunAPI allows 512; count > 1 appends "#n" to the key.
+MAX_KEY_CHARS = 500
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where this call may read and write: the working directory and the allowed roots."""
+
+    working_dir: Path
+    roots: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    action: Action
+    prompt: str
+    aspect_ratio: str | None = None
+    output_resolution: str | None = None
+    count: int = 1
+    images: tuple[str, ...] = ()
+    wait: bool = True
+    output_dir: str | None = None
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here rather than in the tool schema: the schema's every byte costs tokens in every session.
+        if len(self.prompt) > MAX_PROMPT_CHARS:
+            raise InputError(f"prompt is {len(self.prompt)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
+        if not self.prompt.strip():
+            raise InputError("prompt is empty; describe the image you want.")
+        if control := _CONTROL_CHARS.search(self.prompt):
+            # Tabs and line breaks are text; NUL, escape sequences and the like are not a description.
+            raise InputError(f"prompt contains a control character (U+{ord(control.group()):04X}); remove it.")
+        key = self.idempotency_key
+        if key is not None and not (1 <= len(key) <= MAX_KEY_CHARS and key.isprintable() and key.isascii()):
+            raise InputError(
+                f"idempotency_key must be 1 to {MAX_KEY_CHARS} printable ASCII characters; leave it out to get one."
+            )
+
+    def params(self) -> dict[str, Any]:
+        """The parameters that define the task: what the journal keeps and replays compare."""
+        out: dict[str, Any] = {"prompt": self.prompt}
+        if self.aspect_ratio:
+            out["aspect_ratio"] = self.aspect_ratio
+        if self.output_resolution:
+            out["output_resolution"] = self.output_resolution
+        if self.images:
+            out["images"] = list(self.images)
+        return out
+
+
+def owner_id(api_key: str) -> str:
+    """A stable, non-reversible tenant id for a key: the journal never holds the key itself."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
