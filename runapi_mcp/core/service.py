@@ -182,8 +182,10 @@ class ImageService:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is not None and entry.status == "completed" and files_present(entry):
             return JobOutcome(tasks=[outcome_from_entry(entry)], output_dir=_entry_dir(entry), sandbox=self._sandbox)
-        if entry is None and self._owner is not None:
-            # Multi-tenant: a task this tenant never created is not theirs to read through us.
+        if entry is None and self._owner is not None and await self._journal.get(task_id) is not None:
+            # Multi-tenant: another key's task on this server is not this key's to read through us. A task
+            # unknown here (say, created through another replica) is asked of RunAPI with this caller's own
+            # key, and RunAPI only answers for the account's own tasks.
             raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
         action: Action
         if entry is not None:
