@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import get_default_environment
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
 
@@ -26,8 +27,12 @@ def run_demo(output_dir: str) -> int:
 
 
 async def _demo(output_dir: Path) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "RUNAPI_API_KEY"}
-    env.update({"RUNAPI_MCP_SANDBOX_LATENCY": "1.5", "RUNAPI_MCP_POLL_INITIAL_SECONDS": "0.5"})
+    # The SDK's minimal environment (PATH, HOME, ...), as a host would give it: no key is needed or passed.
+    env = {
+        **get_default_environment(),
+        "RUNAPI_MCP_SANDBOX_LATENCY": "1.5",
+        "RUNAPI_MCP_POLL_INITIAL_SECONDS": "0.5",
+    }
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "runapi_mcp", "--sandbox"], env=env, cwd=os.getcwd()
     )
