@@ -59,3 +59,32 @@ def test_bad_setting_at_start_up_is_one_line_and_exit_2_not_a_traceback() -> Non
     )
     assert done.returncode == 2
     assert "RUNAPI_MCP_WAIT_SECONDS" in done.stderr and "Traceback" not in done.stderr
+
+
+def _imports(folder: Path) -> set[tuple[str, str]]:
+    import ast
+
+    found: set[tuple[str, str]] = set()
+    for source in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add((source.name, node.module))
+            elif isinstance(node, ast.Import):
+                found.update((source.name, alias.name) for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("runapi", ("mcp", "runapi_mcp.core", "runapi_mcp.server", "runapi_mcp.sandbox")),
+        ("core", ("mcp", "runapi_mcp.server", "runapi_mcp.sandbox")),
+    ],
+)
+def test_dependencies_point_one_way_server_core_runapi(layer: str, forbidden: tuple[str, ...]) -> None:
+    wrong = sorted(
+        f"{name} imports {module}"
+        for name, module in _imports(ROOT / "runapi_mcp" / layer)
+        if any(module == f or module.startswith(f + ".") for f in forbidden)
+    )
+    assert not wrong, wrong
