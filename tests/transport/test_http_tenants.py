@@ -107,14 +107,12 @@ async def test_a_task_made_through_one_replica_is_continued_through_another_with
     first, second = tmp_path / "replica-1", tmp_path / "replica-2"
     first.mkdir()
     second.mkdir()
-    async with serving(per_request(first, sandbox)) as url:
-        async with mcp_client(url, bearer(TENANT_A)) as a:
-            made = await a.call_tool("generate_image", {"prompt": "started on one replica", "wait": False})
+    async with serving(per_request(first, sandbox)) as url, mcp_client(url, bearer(TENANT_A)) as a:
+        made = await a.call_tool("generate_image", {"prompt": "started on one replica", "wait": False})
     task_id = made.structured_content["tasks"][0]["task_id"]
-    async with serving(per_request(second, sandbox)) as url:
-        async with mcp_client(url, bearer(TENANT_A)) as a:
-            done = await a.call_tool("get_task", {"task_id": task_id, "wait": True})
-            listing = text_of(await a.call_tool("list_tasks", {}))
+    async with serving(per_request(second, sandbox)) as url, mcp_client(url, bearer(TENANT_A)) as a:
+        done = await a.call_tool("get_task", {"task_id": task_id, "wait": True})
+        listing = text_of(await a.call_tool("list_tasks", {}))
     assert not done.is_error, text_of(done)
     assert done.structured_content["tasks"][0]["status"] == "completed"
     assert task_id in listing
