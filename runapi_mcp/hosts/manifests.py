@@ -116,15 +116,9 @@ def claude_marketplace_json(version: str) -> dict[str, Any]:
 
 
 def codex_plugin_json(version: str) -> dict[str, Any]:
+    # The same identity as Claude Code's plugin.json, plus what Codex reads beside it.
     return {
-        "name": PLUGIN_NAME,
-        "version": version,
-        "description": DESCRIPTION,
-        "author": AUTHOR,
-        "homepage": REPOSITORY_URL,
-        "repository": REPOSITORY_URL,
-        "license": "MIT",
-        "keywords": KEYWORDS,
+        **claude_plugin_json(version),
         "skills": "./skills/",
         "mcpServers": "./.mcp.json",
         "interface": {
