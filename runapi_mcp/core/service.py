@@ -180,7 +180,7 @@ class ImageService:
 
     async def get_task(self, task_id: str, *, wait: bool, progress: ProgressFn) -> JobOutcome:
         entry = await self._journal.get(task_id, owner=self._owner)
-        if entry is not None and entry.status == "completed" and files_present(entry):
+        if entry is not None and entry.status == "completed" and await anyio.to_thread.run_sync(files_present, entry):
             return JobOutcome(tasks=[outcome_from_entry(entry)], output_dir=_entry_dir(entry), sandbox=self._sandbox)
         if entry is None and self._owner is not None and await self._journal.get(task_id) is not None:
             # Multi-tenant: another key's task on this server is not this key's to read through us. A task

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.integration.helpers import stop_process
+
 START_TIMEOUT_SECONDS = 30.0
 _ANNOUNCE = re.compile(r"at (http://127\.0\.0\.1:\d+)/mcp")
 
@@ -43,10 +45,4 @@ def server_process(tmp_path: Path, name: str, env: dict[str, str]) -> Iterator[t
             time.sleep(0.05)
         yield found.group(1), process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
