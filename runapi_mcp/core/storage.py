@@ -33,6 +33,7 @@ from runapi_mcp.core.paths import (
     usable_roots,
 )
 from runapi_mcp.core.urlsafety import check_download_url
+from runapi_mcp.urls import display_url
 
 DEFAULT_FOLDER_NAME = "runapi-images"
 OUTPUT_DIR_SETTING = "RUNAPI_MCP_OUTPUT_DIR"
@@ -389,9 +390,4 @@ def _megabytes(n: int) -> str:
 
 def _display(url: str) -> str:
     """The URL without its query (signed URLs carry tokens) and shortened, for messages."""
-    try:
-        parsed = httpx2.URL(url)
-        text = f"{parsed.scheme}://{parsed.host}{parsed.path}"
-    except (httpx2.InvalidURL, ValueError, TypeError):
-        text = url.split("?", 1)[0]
-    return text if len(text) <= 100 else text[:97] + "..."
+    return display_url(url)

@@ -23,6 +23,7 @@ import pydantic
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
+from runapi_mcp.urls import display_url
 
 from .errors import AuthenticationError, ConnectionFailedError, RunAPIError, UnexpectedResponseError
 from .models import (
@@ -344,12 +345,7 @@ def _checked_key(api_key: SecretStr | None) -> SecretStr | None:
 
 def _origin(url: str) -> str:
     """scheme://host[:port], without credentials, path or query: safe to show."""
-    try:
-        parsed = httpx2.URL(url)
-    except httpx2.InvalidURL:
-        return "the configured RunAPI URL"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}"
+    return display_url(url, with_path=False)
 
 
 def _connection_error(exc: httpx2.TransportError, target: str, secrets: list[str]) -> ConnectionFailedError:
