@@ -31,7 +31,8 @@ def display_url(url: str, *, with_path: bool = True, limit: int = MAX_SHOWN_CHAR
     except ValueError:
         parts, host, port = None, None, None
     if parts is None or not parts.scheme or not host:
-        shown = _CREDENTIAL_TAIL.sub("", text).rsplit("@", 1)[-1]
+        scheme, sep, rest = _CREDENTIAL_TAIL.sub("", text).rpartition("://")
+        shown = scheme + sep + rest.rsplit("@", 1)[-1]
     else:
         name = f"[{host}]" if ":" in host else host
         shown = f"{parts.scheme.lower()}://{name}{f':{port}' if port is not None else ''}"
