@@ -87,7 +87,8 @@ def launch_of_install(tmp_path: Path, *pip_args: str) -> str:
         timeout=300,
     )
     probe = (
-        "from runapi_mcp.hosts.launch import install_kind, launch_here; print(install_kind(), launch_here().display())"
+        "from runapi_mcp.install.launch import install_kind, launch_here; "
+        "print(install_kind(), launch_here().display())"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe],

@@ -9,8 +9,8 @@ import httpx2
 import pytest
 from mcp import Client
 
+from runapi_mcp.core.download import download_to
 from runapi_mcp.core.errors import CoreError
-from runapi_mcp.core.storage import download_to
 from runapi_mcp.server import build_server
 from runapi_mcp.urls import display_url, is_loopback_host
 from tests.server.helpers import make_settings, text_of
