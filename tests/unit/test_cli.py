@@ -100,3 +100,15 @@ def test_the_python_check_and_requires_python_say_the_same_version() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=" + ".".join(map(str, cli.MIN_PYTHON))
     assert cli.python_problem(sys.version_info[:3]) is None
+
+
+def test_the_build_backend_refuses_an_unsupported_python_with_the_same_sentence(tmp_path: Path) -> None:
+    # pip imports the backend before it resolves anything, so this replaces an error about httpx2.
+    pretend = "import sys; sys.version_info = (3, 10, 12, 'final', 0); import runapi_mcp._build"
+    done = subprocess.run(
+        [sys.executable, "-c", pretend], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == cli.python_problem((3, 10, 12))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    assert project["build-backend"] == "runapi_mcp._build" and project["backend-path"] == ["."]

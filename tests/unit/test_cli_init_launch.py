@@ -111,3 +111,44 @@ def test_an_install_from_a_package_index_keeps_uvx(tmp_path: Path, wheel: Path) 
 def test_an_install_of_a_local_wheel_runs_this_interpreter(tmp_path: Path, wheel: Path) -> None:
     shown = launch_of_install(tmp_path, str(wheel))
     assert shown == f"local {Path(sys.executable).absolute()} -m runapi_mcp"
+
+
+def _claude() -> str:
+    bin_dir = os.environ.get("RUNAPI_MCP_TEST_NPM_BIN")
+    if bin_dir and (Path(bin_dir) / "claude").exists():
+        return str(Path(bin_dir) / "claude")
+    found = shutil.which("claude")
+    if found is None:
+        pytest.skip("`claude` is not installed (set RUNAPI_MCP_TEST_NPM_BIN to a node_modules/.bin folder)")
+    return found
+
+
+@pytest.mark.npm
+def test_claude_code_connects_to_what_init_writes_from_a_checkout(tmp_path: Path) -> None:
+    # Before, init wrote `uvx runapi-mcp`, and `claude mcp list` said "Failed to connect" from a checkout.
+    claude = _claude()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".claude.json").write_text(json.dumps({"numStartups": 3, "mcpServers": {}}))
+    env = {
+        "HOME": str(home),
+        "PATH": f"{Path(claude).parent}{os.pathsep}/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "runapi_mcp", "init", "claude", "--user"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listing = subprocess.run(
+        [claude, "mcp", "list"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90, check=True
+    ).stdout
+    line = next(line for line in listing.splitlines() if line.startswith("runapi:"))
+    assert "Connected" in line and "-m runapi_mcp" in line
