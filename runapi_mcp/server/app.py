@@ -18,6 +18,8 @@ from pydantic import ValidationError as PydanticValidationError
 from runapi_mcp import __version__
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.server.errors import explain_arguments
+from runapi_mcp.server.login_gate import SignInGate
+from runapi_mcp.server.prompts import LibraryPrompts
 from runapi_mcp.server.schema import compact_schema, inline_refs
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools, request_key
@@ -31,7 +33,7 @@ answer: call it again with the same idempotency_key (no double charge).
 To edit a result, pass images=["task:<task_id>"] to edit_image."""
 
 
-class RunAPIMCPServer(MCPServer[AppState]):
+class RunAPIMCPServer(SignInGate, LibraryPrompts):
     async def list_tools(self) -> list[Tool]:
         tools = await super().list_tools()
         return [
