@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import html
 import logging
+from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +18,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
+from runapi_mcp.login.background import background_tasks
 from runapi_mcp.login.errors import LoginDenied, LoginTimeout
 
 log = logging.getLogger(__name__)
@@ -34,26 +36,23 @@ class CallbackListener:
         self._arrived = anyio.Event()
         self._code: str | None = None
         self._denied: str | None = None
-        self._listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
-        self._group: anyio.abc.TaskGroup | None = None
+        self._stack = AsyncExitStack()
         self.port = 0
 
     async def __aenter__(self) -> Self:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self._listener = listener
-        self.port = int(listener.listeners[0].extra(SocketAttribute.local_port))
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        self._group.start_soon(listener.serve, self._handle)
+        async with AsyncExitStack() as stack:
+            listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+            stack.push_async_callback(listener.aclose)
+            self.port = int(listener.listeners[0].extra(SocketAttribute.local_port))
+            group = await stack.enter_async_context(background_tasks())
+            group.start_soon(listener.serve, self._handle)
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._group is not None and self._listener is not None
-        self._group.cancel_scope.cancel()
-        await self._group.__aexit__(None, None, None)
-        await self._listener.aclose()
+        await self._stack.aclose()
 
     @property
     def redirect_uri(self) -> str:

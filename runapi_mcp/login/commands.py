@@ -15,6 +15,7 @@ import anyio.to_thread
 import httpx2
 
 from runapi_mcp import __version__
+from runapi_mcp.login.background import background_tasks
 from runapi_mcp.login.config_file import remove_api_key
 from runapi_mcp.login.errors import LoginError
 from runapi_mcp.login.flow import DEFAULT_TIMEOUT, BrowserLogin, LoginOutcome
@@ -93,14 +94,10 @@ async def _login(settings: Settings, wait_seconds: float, opener: Callable[[str]
 async def _wait_with_browser(
     login: BrowserLogin, wait_seconds: float, opener: Callable[[str], bool], try_browser: bool
 ) -> LoginOutcome:
-    outcome: LoginOutcome | None = None
-    async with anyio.create_task_group() as group:
+    async with background_tasks() as group:  # a browser command still running at the end is not waited for
         group.start_soon(_open_browser, opener, login.authorize_url, try_browser)
         print(f"Waiting up to {wait_seconds:g} s for approval (Ctrl-C to stop)...", flush=True)
-        outcome = await login.finish(wait_seconds)
-        group.cancel_scope.cancel()  # a browser command still running is not waited for
-    assert outcome is not None  # finish() returns or raises
-    return outcome
+        return await login.finish(wait_seconds)
 
 
 async def _open_browser(opener: Callable[[str], bool], url: str, try_browser: bool) -> None:

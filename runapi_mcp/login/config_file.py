@@ -66,14 +66,20 @@ def remove_api_key(path: Path) -> bool:
     return True
 
 
-def write_config(path: Path, config: dict[str, Any]) -> None:
-    folder = path.parent
+def check_writable(path: Path) -> None:
+    """Fail now, before the user approves anything in the browser, if the key could not be saved."""
+    folder = _private_folder(path)
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if folder.stat().st_uid == os.getuid():
-            folder.chmod(0o700)  # an existing folder may be wider; it is about to hold a secret
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise ConfigFileError(_cannot_write(folder, exc)) from None
+    read_config(path)  # a file we could not update without losing what is in it
+
+
+def write_config(path: Path, config: dict[str, Any]) -> None:
+    folder = _private_folder(path)
     temp: str | None = None
     try:
         fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
@@ -91,6 +97,17 @@ def write_config(path: Path, config: dict[str, Any]) -> None:
         if temp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+
+
+def _private_folder(path: Path) -> Path:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if folder.stat().st_uid == os.getuid():
+            folder.chmod(0o700)  # an existing folder may be wider; it is about to hold a secret
+    except OSError as exc:
+        raise ConfigFileError(_cannot_write(folder, exc)) from None
+    return folder
 
 
 def _sync_folder(folder: Path) -> None:

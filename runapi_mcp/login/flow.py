@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import anyio.to_thread
 
 from runapi_mcp.login.callback import CallbackListener
-from runapi_mcp.login.config_file import save_api_key
+from runapi_mcp.login.config_file import check_writable, save_api_key
 from runapi_mcp.login.errors import LoginError
 from runapi_mcp.login.pkce import LoginSecrets
 from runapi_mcp.runapi.client import RunAPIClient
@@ -57,6 +57,7 @@ class BrowserLogin:
         self._listener = CallbackListener(self._secrets.state)
 
     async def __aenter__(self) -> Self:
+        await anyio.to_thread.run_sync(check_writable, self._config_file)
         await self._listener.__aenter__()
         return self
 

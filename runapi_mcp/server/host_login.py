@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 import httpx2
 
+from runapi_mcp.login.background import background_tasks
 from runapi_mcp.login.errors import LoginError
 from runapi_mcp.login.flow import DEFAULT_TIMEOUT, BrowserLogin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
@@ -82,6 +83,8 @@ class HostLogin:
                     outcome = await login.finish(self._wait_seconds)
                 except LoginError as exc:
                     log.warning("The sign-in started from the host did not finish: %s", exc)
+                except Exception:  # a bug here must not take the server down with it
+                    log.exception("The sign-in started from the host failed")
                 else:
                     pending.succeeded = True
                     log.info("Signed in to RunAPI as %s; the key is saved in %s.", outcome.account, outcome.config_file)
@@ -103,6 +106,5 @@ async def open_host_login(
     if not can_sign_in_here(settings):
         yield None
         return
-    async with anyio.create_task_group() as group:
+    async with background_tasks() as group:
         yield HostLogin(settings, http, group, wait_seconds)
-        group.cancel_scope.cancel()
