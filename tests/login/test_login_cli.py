@@ -138,7 +138,9 @@ def test_logout_removes_only_the_key_and_whoami_then_says_not_signed_in(tmp_path
 
     who = run_cli(env, "whoami")
     assert who.returncode == 1
-    assert who.stderr.strip() == f"runapi-mcp: Not signed in: no key in RUNAPI_API_KEY or {config}. Run: runapi-mcp login"
+    assert (
+        who.stderr.strip() == f"runapi-mcp: Not signed in: no key in RUNAPI_API_KEY or {config}. Run: runapi-mcp login"
+    )
 
 
 def test_whoami_names_the_account_and_the_key_source_but_never_the_key(tmp_path: Path, sandbox: SandboxThread) -> None:
