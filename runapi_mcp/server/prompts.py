@@ -17,7 +17,9 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INVALID_PARAMS,
     GetPromptResult,
     InputRequiredResult,
     ListPromptsResult,
@@ -92,7 +94,7 @@ class LibraryPrompts(MCPServer[AppState]):
         if entry is None:
             if not featured.ok:
                 return _result("RunAPI's prompt library", _offline_line("it could not be reached"))
-            raise ValueError(f"Unknown prompt: {name}")
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}. prompts/list names the library's prompts.")
         return _result(entry.title, _use_text(entry, args.get("changes", "")))
 
     async def _featured(self, state: AppState) -> _Featured:
