@@ -23,8 +23,9 @@ from mcp.types import (
 )
 from mcp.types.version import is_version_at_least
 
+from runapi_mcp.login.errors import LoginError
 from runapi_mcp.server.errors import NO_KEY
-from runapi_mcp.server.host_login import PendingLogin
+from runapi_mcp.server.host_login import HostLogin, PendingLogin
 from runapi_mcp.server.state import AppState
 
 LOGIN_COMMAND_HINT = "Or sign in from a terminal with: runapi-mcp login (then call again)."
@@ -53,6 +54,15 @@ async def _offer_sign_in(
     login = state.host_login
     if login is None or not _takes_url_elicitation(ctx):
         return _not_done(f"{NO_KEY} {LOGIN_COMMAND_HINT}")
+    try:
+        return await _elicit_sign_in(ctx, state, tool, login)
+    except (LoginError, OSError) as exc:  # e.g. a config folder that cannot be written: say so, not crash
+        return _not_done(f"Cannot sign in from here: {exc} {NO_KEY}")
+
+
+async def _elicit_sign_in(
+    ctx: Context[AppState, Any], state: AppState, tool: str, login: HostLogin
+) -> CallToolResult | InputRequiredResult:
     if _uses_input_required(ctx):
         answer = (ctx.input_responses or {}).get(_ELICITATION_KEY)
         if answer is None:

@@ -181,3 +181,21 @@ async def _listening(port: int) -> bool:
         return False
     await stream.aclose()
     return True
+
+
+async def test_an_unwritable_config_folder_is_reported_before_the_user_is_asked_anything(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    blocked = _config(tmp_path).parent
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the folder must go")
+    async with anyio.create_task_group() as group:
+        user = ScriptedUser(group)
+        server = build_server(_keyless(tmp_path, sandbox))
+        async with Client(server, mode="legacy", elicitation_callback=user.elicit) as client:
+            result = await client.call_tool("get_balance", {})
+    assert user.asked == []
+    assert result.is_error
+    text = text_of(result)
+    assert text.startswith(f"Cannot sign in from here: Cannot write the RunAPI config file in {blocked} ")
+    assert text.endswith(NO_KEY)
