@@ -10,25 +10,22 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from mcp.server import MCPServer
-from mcp.server.context import ServerRequestContext
-from mcp.server.mcpserver import Context
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
     GetPromptResult,
-    InputRequiredResult,
-    ListPromptsResult,
-    PaginatedRequestParams,
     PromptArgument,
     PromptMessage,
     TextContent,
 )
 from mcp.types import Prompt as MCPPrompt
+from pydantic import BaseModel
 
 from runapi_mcp.runapi.client import RetryPolicy
 from runapi_mcp.runapi.errors import RunAPIError
@@ -68,24 +65,33 @@ class _Featured:
     ok: bool
 
 
-class LibraryPrompts(MCPServer[AppState]):
-    _featured_cache: _Featured | None = None
+class PromptLibrary:
+    """An SDK middleware: adds the library's prompts to prompts/list and answers prompts/get for them."""
 
-    async def _handle_list_prompts(
-        self, ctx: ServerRequestContext[AppState], params: PaginatedRequestParams | None
-    ) -> ListPromptsResult:
-        listed = await super()._handle_list_prompts(ctx, params)
-        featured = await self._featured(ctx.lifespan_context)
-        library = [_as_mcp_prompt(name, entry) for name, entry in featured.by_name.items()]
-        return ListPromptsResult(prompts=[*listed.prompts, _SEARCH, *library])
+    def __init__(self) -> None:
+        self._featured_cache: _Featured | None = None
 
-    async def get_prompt(
-        self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
-    ) -> GetPromptResult | InputRequiredResult:
-        if context is None or not (name == SEARCH_PROMPT or name.startswith(LIBRARY_PREFIX)):
-            return await super().get_prompt(name, arguments, context)
-        state: AppState = context.request_context.lifespan_context
-        args = {k: str(v).strip() for k, v in (arguments or {}).items() if v is not None}
+    async def __call__(self, ctx: ServerRequestContext[AppState, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method == "prompts/list":
+            listed = await call_next(ctx)
+            wire = (
+                listed.model_dump(by_alias=True, mode="json", exclude_none=True)
+                if isinstance(listed, BaseModel)
+                else listed
+            )
+            featured = await self._featured(ctx.lifespan_context)
+            ours = [_SEARCH, *(_as_mcp_prompt(name, entry) for name, entry in featured.by_name.items())]
+            extra = [prompt.model_dump(by_alias=True, mode="json", exclude_none=True) for prompt in ours]
+            return {**(wire or {}), "prompts": [*(wire or {}).get("prompts", []), *extra]}
+        params = ctx.params or {}
+        name = params.get("name")
+        if ctx.method != "prompts/get" or not isinstance(name, str) or not _is_ours(name):
+            return await call_next(ctx)
+        arguments = params.get("arguments")
+        raw: dict[str, Any] = dict(arguments) if isinstance(arguments, Mapping) else {}  # pyright: ignore[reportUnknownArgumentType]
+        return await self._get(ctx.lifespan_context, name, {k: str(v).strip() for k, v in raw.items() if v is not None})
+
+    async def _get(self, state: AppState, name: str, args: dict[str, str]) -> GetPromptResult:
         if name == SEARCH_PROMPT:
             text = await _search_text(state, args.get("query", ""), args.get("category", ""))
             return _result("Prompts from RunAPI's library", text)
@@ -110,6 +116,10 @@ class LibraryPrompts(MCPServer[AppState]):
             fresh = _Featured(cached.by_name if cached else {}, now, ok=False)
         self._featured_cache = fresh
         return fresh
+
+
+def _is_ours(name: str) -> bool:
+    return name == SEARCH_PROMPT or name.startswith(LIBRARY_PREFIX)
 
 
 async def _lookup(state: AppState, **query: Any) -> list[LibraryPrompt]:
