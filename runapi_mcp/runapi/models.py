@@ -196,13 +196,11 @@ class CliExchange(_Response):
 
 # Prompt library
 
-PromptModality = Literal["image", "image_edit"]
-
 
 class LibraryPrompt(_Response):
     id: str | int
     title: str = ""
-    prompt: str = Field(min_length=1)
+    prompt: str = ""  # tolerated when empty (one odd entry must not sink the page); callers skip those
     model: str | None = None
     service: str | None = None
     action: str | None = None

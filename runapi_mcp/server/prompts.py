@@ -131,7 +131,7 @@ async def _lookup(state: AppState, **query: Any) -> list[LibraryPrompt]:
         raise Offline(f"no answer within {LOOKUP_SECONDS:g} s") from None
     except RunAPIError as exc:
         raise Offline(exc.message.rstrip(".")) from None
-    return [p for p in page.prompts if p.model in (None, "gpt-image-2")]
+    return [p for p in page.prompts if p.model in (None, "gpt-image-2") and p.prompt.strip()]
 
 
 async def _search_text(state: AppState, query: str, category: str) -> str:

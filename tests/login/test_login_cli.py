@@ -4,6 +4,7 @@ the scripted browser started by Python's webbrowser module through BROWSER, as a
 from __future__ import annotations
 
 import json
+import logging
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,8 +40,9 @@ def _browser_log(tmp_path: Path) -> list[str]:
 
 
 def test_login_saves_a_working_key_only_in_the_config_file_with_private_permissions(
-    tmp_path: Path, sandbox: SandboxThread
+    tmp_path: Path, sandbox: SandboxThread, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # the sandbox runs in this process: its logs land here
     config = config_path(tmp_path / "home")
     config.parent.mkdir(parents=True)
     config.write_text(json.dumps({"apiKey": "legacy-key-0000", "base_url": sandbox.url, "theme": "dark"}))
@@ -63,6 +65,7 @@ def test_login_saves_a_working_key_only_in_the_config_file_with_private_permissi
     assert who.returncode == 0, who.stderr
     assert "Sandbox User <sandbox@runapi-mcp.invalid>" in who.stdout and f"…{key[-4:]}" in who.stdout
     assert key not in who.stdout + who.stderr
+    assert key not in caplog.text
 
 
 def test_a_callback_with_a_foreign_state_gets_400_and_the_login_keeps_waiting_for_its_own(

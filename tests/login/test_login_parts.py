@@ -208,3 +208,14 @@ def test_the_key_watcher_reports_each_change_of_the_file_once(tmp_path: Path) ->
     remove_api_key(config)
     change = watcher.poll()
     assert change is not None and change.api_key is None
+
+
+async def test_a_sandbox_with_a_fixed_key_list_hands_out_a_key_from_it(tmp_path: Path) -> None:
+    config = SandboxConfig(accepted_keys=frozenset({"sk-only-this-one"}))
+    async with running_sandbox(config) as sandbox, httpx2.AsyncClient() as http:
+        client = RunAPIClient(http, base_url=sandbox.url, api_key=None, retry=RetryPolicy(max_retries=0))
+        async with BrowserLogin(client, tmp_path / "runapi" / "config.json", hostname="box") as login:
+            await anyio.to_thread.run_sync(visit, login.authorize_url)
+            outcome = await login.finish(5)
+    assert outcome.balance is not None  # the balance check authenticated with the key it was handed
+    assert json.loads(outcome.config_file.read_text()) == {"api_key": "sk-only-this-one"}
