@@ -21,7 +21,7 @@ from runapi_mcp.login.config_file import check_writable, save_api_key
 from runapi_mcp.login.errors import LoginError
 from runapi_mcp.login.pkce import LoginSecrets
 from runapi_mcp.runapi.client import RunAPIClient
-from runapi_mcp.runapi.errors import AuthenticationError, RunAPIError
+from runapi_mcp.runapi.errors import AuthenticationError, ConnectionFailedError, RunAPIError
 from runapi_mcp.runapi.models import Balance
 
 DEFAULT_TIMEOUT = 300.0  # as long as RunAPI's own tools wait
@@ -95,6 +95,9 @@ class BrowserLogin:
                 redirect_port=self._listener.port,
                 hostname=self._hostname,
             )
+        except ConnectionFailedError as exc:
+            reason = exc.message.rstrip(".")
+            raise LoginError(f"The sign-in was approved, but {reason[:1].lower()}{reason[1:]}. Try again.") from None
         except RunAPIError as exc:
             status = f"{exc.status}: " if exc.status else ""
             raise LoginError(f"RunAPI refused the sign-in ({status}{exc.message.rstrip('.')}). Try again.") from None
