@@ -25,6 +25,7 @@ from runapi_mcp.login.config_file import save_api_key
 from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
 from runapi_mcp.server import build_server
 from runapi_mcp.server.errors import NO_KEY
+from runapi_mcp.server.host_login import can_sign_in_here
 from runapi_mcp.server.login_gate import LOGIN_COMMAND_HINT
 from runapi_mcp.settings import Settings
 from tests.login.browser import visit
@@ -199,3 +200,21 @@ async def test_an_unwritable_config_folder_is_reported_before_the_user_is_asked_
     text = text_of(result)
     assert text.startswith(f"Cannot sign in from here: Cannot write the RunAPI config file in {blocked} ")
     assert text.endswith(NO_KEY)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "env", "expected"),
+    [
+        ({}, {}, True),  # stdio: the browser is on this machine
+        ({"transport": "http"}, {}, True),  # HTTP on loopback
+        ({"transport": "http", "http_stateless": True}, {}, False),  # replicas: the callback may hit another
+        ({"transport": "http", "http_host": "0.0.0.0"}, {}, False),  # the browser is elsewhere
+        ({"transport": "http"}, {"RUNAPI_MCP_HTTP_AUTH": "per-request"}, False),  # callers bring their own keys
+        ({"sandbox": True}, {}, False),
+    ],
+)
+def test_sign_in_from_a_host_is_offered_only_where_the_browser_can_reach_the_server(
+    tmp_path: Path, overrides: dict[str, Any], env: dict[str, str], expected: bool
+) -> None:
+    settings = make_settings(tmp_path, "http://127.0.0.1:9", RUNAPI_API_KEY="", **env)
+    assert can_sign_in_here(settings.model_copy(update=overrides)) is expected
