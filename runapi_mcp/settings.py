@@ -39,6 +39,7 @@ class Settings(BaseModel):
     fallback_output_dir: Path
     allowed_roots: tuple[Path, ...] = ()
     state_dir: Path
+    database_url: SecretStr | None = None  # postgresql://...: the shared task journal; unset: SQLite in state_dir
     max_input_bytes: int = 20 * 1024 * 1024
     max_download_bytes: int = 64 * 1024 * 1024
 
@@ -93,6 +94,7 @@ class Settings(BaseModel):
 
         values["working_dir"] = Path(overrides.pop("working_dir", None) or os.getcwd())
         values["state_dir"] = Path(env.get("RUNAPI_MCP_STATE_DIR") or _platform_dir("state"))
+        values["database_url"] = SecretStr(url) if (url := env.get("RUNAPI_MCP_DATABASE_URL")) else None
         values["fallback_output_dir"] = Path(_platform_dir("pictures"))
         if out := env.get("RUNAPI_MCP_OUTPUT_DIR"):
             values["output_dir"] = Path(out).expanduser()
