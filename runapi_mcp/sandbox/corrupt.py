@@ -45,17 +45,28 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_BAD_FILTER = 9
+"""PNG rows start with a filter type 0-4; anything else is pixel data no decoder accepts."""
+
+
 def broken_png(png: bytes) -> bytes:
-    """The same PNG, every chunk CRC valid, but its pixel data a well-formed zlib stream of half the rows."""
+    """The same PNG, every chunk CRC valid and its zlib stream well formed, but the rows of its lower half
+    carry an invalid filter type: the header reads, the pixels do not decode."""
     chunks = png_chunks(png)
-    pixels = zlib.decompress(b"".join(payload for kind, payload in chunks if kind == b"IDAT"))
-    short = zlib.compress(pixels[: len(pixels) // 2], 3)
+    header = chunks[0][1]
+    width, _, bit_depth, colour_type = struct.unpack(">IIBB", header[:10])
+    row_bytes = 1 + (width * _CHANNELS[colour_type] * bit_depth + 7) // 8
+    pixels = bytearray(zlib.decompress(b"".join(payload for kind, payload in chunks if kind == b"IDAT")))
+    rows = len(pixels) // row_bytes
+    for row in range(rows // 2, rows):
+        pixels[row * row_bytes] = _BAD_FILTER
     out = [_PNG_SIGNATURE]
     wrote_data = False
     for kind, payload in chunks:
         if kind != b"IDAT":
             out.append(_chunk(kind, payload))
         elif not wrote_data:
-            out.append(_chunk(b"IDAT", short))
+            out.append(_chunk(b"IDAT", zlib.compress(bytes(pixels), 3)))
             wrote_data = True
     return b"".join(out)

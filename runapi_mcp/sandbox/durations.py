@@ -45,4 +45,7 @@ def parse_spread(text: str) -> DurationSpread:
     if match is None:
         raise ValueError(f"durations take the form uniform:LOW-HIGH or lognormal:LOW-HIGH (seconds); got {text!r}")
     kind = "uniform" if match.group(1) == "uniform" else "lognormal"
-    return DurationSpread(kind, float(match.group(2)), float(match.group(3)))
+    low, high = float(match.group(2)), float(match.group(3))
+    if not 0 < low <= high:
+        raise ValueError(f"durations need 0 < LOW <= HIGH seconds; got {text!r}")
+    return DurationSpread(kind, low, high)
