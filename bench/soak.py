@@ -316,9 +316,9 @@ def _reconcile(
     report.charged_tasks = sum(1 for row in ledger["tasks"] if row["charged_cents"] > 0)
     report.refunded_tasks = sum(1 for row in ledger["tasks"] if row["refunded_cents"] > 0)
     by_prompt = Counter(task.request.prompt for task in tasks)
-    report.double_charges = sum(
-        max(0, by_prompt[r.prompt] - 1) for r in requests
-    ) + sum(max(0, int(row["charges"]) - 1) for row in ledger["tasks"])
+    report.double_charges = sum(max(0, by_prompt[r.prompt] - 1) for r in requests) + sum(
+        max(0, int(row["charges"]) - 1) for row in ledger["tasks"]
+    )
     report.requests_without_task = sum(1 for r in requests if by_prompt[r.prompt] == 0)
     keys_by_task = {task_id: key for key, task_id, _ in journal if task_id}
     for task in tasks:
@@ -373,9 +373,10 @@ async def run_soak(config: SoakConfig, workdir: Path) -> SoakReport:
                         group.start_soon(one, request)
         report.seconds = time.monotonic() - started
         journal = await anyio.to_thread.run_sync(_journal_rows, settings.state_dir / "journal.sqlite3")
-        report.faults["fail-task (dice)"] += sum(
-            1 for t in sandbox.state.tasks.values() if t.failure is not None
-        ) - report.faults["fail-task (scripted)"]
+        report.faults["fail-task (dice)"] += (
+            sum(1 for t in sandbox.state.tasks.values() if t.failure is not None)
+            - report.faults["fail-task (scripted)"]
+        )
         _reconcile(report, requests, sandbox, journal)
     return report
 
