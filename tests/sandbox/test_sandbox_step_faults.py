@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 import zlib
+from typing import Any
 
 import httpx2
 import pytest
@@ -28,7 +29,7 @@ def does_not_decode(data: bytes) -> bool:
     return False
 
 
-async def result_bytes(client: httpx2.AsyncClient, fault: str | None = None) -> tuple[httpx2.Response, dict[str, str]]:
+async def result_bytes(client: httpx2.AsyncClient, fault: str | None = None) -> tuple[httpx2.Response, dict[str, Any]]:
     done = await wait_done(client, (await create(client, fault=fault)).json()["id"])
     assert done["status"] == "completed", done
     response = await client.get(done["images"][0]["url"])
@@ -115,13 +116,13 @@ async def test_bad_body_lets_an_error_answer_through_unchanged() -> None:
 
 
 async def test_bad_body_rate_hits_only_creates() -> None:
-    async with running_sandbox(SandboxConfig(latency=0.02, seed=1, bad_body_rate=1.0)) as sandbox:
-        async with client_for(sandbox) as client:
-            answer = await create(client)
-            assert "id" not in answer.text or answer.headers["content-type"].startswith("text/html")
-            assert (await client.get("/api/v1/me")).json()["sandbox"] is True
-            task_id = next(iter(sandbox.state.tasks))
-            assert (await client.get(f"{T2I}/{task_id}")).json()["id"] == task_id
+    config = SandboxConfig(latency=0.02, seed=1, bad_body_rate=1.0)
+    async with running_sandbox(config) as sandbox, client_for(sandbox) as client:
+        answer = await create(client)
+        assert "id" not in answer.text or answer.headers["content-type"].startswith("text/html")
+        assert (await client.get("/api/v1/me")).json()["sandbox"] is True
+        task_id = next(iter(sandbox.state.tasks))
+        assert (await client.get(f"{T2I}/{task_id}")).json()["id"] == task_id
 
 
 async def test_slow_read_holds_the_status_answer() -> None:
@@ -180,6 +181,7 @@ async def test_read_fault_rates_are_reproducible_with_a_seed_and_counted() -> No
         latency=30, seed=11, tiny_retry_after_rate=0.2, unknown_status_rate=0.2, empty_status_rate=0.2
     )
     seen: list[list[str]] = []
+    injected: dict[str, int] = {}
     for _ in range(2):
         async with running_sandbox(config) as sandbox, client_for(sandbox) as client:
             task_id = (await create(client)).json()["id"]
