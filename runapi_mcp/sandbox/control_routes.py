@@ -41,6 +41,7 @@ class ControlRoutes:
                 # The sandbox's own play account: its signing secret is no secret worth keeping.
                 "callback_secret": self.state.callbacks.secret,
                 "faults_injected": dict(sorted(self.state.injected.items())),
+                "requests": dict(sorted(self.state.requests.items())),
             }
         )
 

@@ -50,6 +50,16 @@ def retry_after_value(fault: Fault, default: float) -> str | None:
     return format_seconds(seconds)
 
 
+def _request_kind(method: str, path: str) -> str:
+    if method == "POST" and path in CREATE_PATHS:
+        return "create"
+    if method == "GET" and STATUS_PATH.match(path):
+        return "status"
+    if method == "GET" and path.startswith("/files/"):
+        return "download"
+    return "control" if path.startswith(CONTROL_PREFIX) else "other"
+
+
 def _valid_client_request_id(value: str) -> bool:
     return 0 < len(value) <= MAX_CLIENT_REQUEST_ID and all(" " <= char <= "~" for char in value)
 
@@ -86,6 +96,7 @@ class SandboxMiddleware:
             extra["x-client-request-id"] = client_request_id
 
         path: str = scope["path"]
+        self.state.requests[_request_kind(scope["method"], path)] += 1
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             await self.app(scope, receive, send_with_ids)
             return

@@ -59,6 +59,8 @@ class SandboxState:
         self.keys: dict[str, KeyRecord] = {}
         self.injected: Counter[str] = Counter()
         """Every fault injected, by label: what a soak reports against."""
+        self.requests: Counter[str] = Counter()
+        """Requests by kind (create, status, download, control, other)."""
         self.connection_dropper: ConnectionDropper | None = None
         self._due: list[tuple[float, int, str]] = []
         self._sequence = 0
