@@ -1,9 +1,9 @@
 """Fault soak: many generate_image calls through a real MCP session while the sandbox injects faults.
 
 `python -m bench.soak [--calls N] [--step-requests M]` (defaults 120 and 4) serves our MCP server over
-streamable HTTP on loopback, against the sandbox on loopback, with the sandbox injecting 429s with Retry-
-After (seconds and HTTP-date forms), 5xx, dropped connections, creates that commit but whose response is
-lost, and failed tasks, each at a few percent. Each logical request is made the way an agent would: call
+streamable HTTP on loopback, against the sandbox on loopback, with the sandbox injecting 429s with
+Retry-After (seconds and HTTP-date forms), 5xx, dropped connections, creates that commit but whose response
+is lost, and failed tasks, each at a few percent. Each logical request is made the way an agent would: call
 generate_image without an idempotency key, then do exactly what the result says (get_task with the id, or
 generate_image again with the key it names). Afterwards the sandbox's tasks and ledger are checked against
 the journal:
