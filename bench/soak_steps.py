@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,9 +194,16 @@ def _reconcile(kind: KindReport, requests: list[_Request], sandbox: RunningSandb
 
 
 async def run_step_soak(
-    workdir: Path, *, requests_per_kind: int = 4, kind_timeout: float = 30.0, seed: int = 20_260_526
+    workdir: Path,
+    *,
+    requests_per_kind: int = 4,
+    kind_timeout: float = 30.0,
+    seed: int = 20_260_526,
+    kinds: Sequence[str] | None = None,
 ) -> StepReport:
-    """Run every step fault kind in turn, in the current (asyncio) event loop, all files under `workdir`."""
+    """Run each step fault kind (all, or those named) in turn, in the current (asyncio) event loop, all
+    files under `workdir`."""
+    chosen = [fault for fault in STEP_FAULTS if kinds is None or fault.name in kinds]
     report = StepReport()
     config = SoakConfig(seed=seed)
     sandbox_config = SandboxConfig(latency=0.2, balance_cents=10_000_000, seed=seed)
@@ -205,7 +213,7 @@ async def run_step_soak(
     async with running_sandbox(sandbox_config) as sandbox:
         settings = soak_settings(workdir, sandbox.url, config, wait_seconds=WAIT_SECONDS, preview="auto")
         async with running_http(build_server(settings), settings) as url, _mcp_session(url) as client:
-            for fault in STEP_FAULTS:
+            for fault in chosen:
                 requests = [
                     _Request(f"step soak {run_id} {fault.name} request {i}: a lighthouse in the fog")
                     for i in range(requests_per_kind)
