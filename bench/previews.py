@@ -1,4 +1,4 @@
-"""5. Previews: a 4k image to the preview the model sees, as the server makes it (core.previews).
+"""5. Previews: a 4k image to the preview the model sees, as the server makes it (core.images).
 
 The source is a photo-like PNG (smooth colour fields plus fine grain, so it compresses and decodes like
 a photograph rather than like a flat placeholder) at RunAPI's 4k sizes: 16:9 (3840x2160) and 1:1
@@ -15,7 +15,7 @@ import anyio.to_thread
 from PIL import Image
 
 from bench.common import Row, RunConfig, Section, image_tokens, median
-from runapi_mcp.core.previews import DEFAULT_MAX_SIDE, make_preview
+from runapi_mcp.core.images import DEFAULT_MAX_SIDE, make_preview
 
 MAX_MS = 150.0
 MAX_TOKENS = 800
