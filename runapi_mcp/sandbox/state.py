@@ -78,7 +78,8 @@ class SandboxState:
 
     def next_due(self) -> float | None:
         """When the next task finishes or the next callback is due (sandbox time), if ever."""
-        moments = [moment for moment in (self._due[0][0] if self._due else None, self.callbacks.next_due()) if moment]
+        candidates = (self._due[0][0] if self._due else None, self.callbacks.next_due())
+        moments = [moment for moment in candidates if moment is not None]
         return min(moments, default=None)
 
     def advance(self, seconds: float) -> None:
