@@ -64,6 +64,8 @@ class Settings(BaseModel):
     http_stateless: bool = False
     http_allowed_hosts: tuple[str, ...] = ()
     http_allowed_origins: tuple[str, ...] = ()
+    drain_seconds: float | None = None  # None: the wait budget plus a margin (server/http.py)
+    state_keys: tuple[SecretStr, ...] = ()  # shared by every replica; see server/request_state.py
 
     # Serve against an in-process sandbox instead of RunAPI.
     sandbox: bool = False
@@ -129,6 +131,11 @@ class Settings(BaseModel):
             values["http_allowed_hosts"] = tuple(h.strip() for h in hosts.split(",") if h.strip())
         if origins := env.get("RUNAPI_MCP_ALLOWED_ORIGINS"):
             values["http_allowed_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
+        _number(values, env, "RUNAPI_MCP_DRAIN_SECONDS", "drain_seconds", float, 0, 3600)
+        if keys := [k.strip() for k in env.get("RUNAPI_MCP_STATE_KEYS", "").split(",") if k.strip()]:
+            if any(len(k.encode()) < 32 for k in keys):
+                raise SettingsError("RUNAPI_MCP_STATE_KEYS takes comma-separated secrets of 32+ characters each.")
+            values["state_keys"] = tuple(SecretStr(k) for k in keys)
         if (sandbox := env.get("RUNAPI_MCP_SANDBOX")) is not None:
             values["sandbox"] = _boolean("RUNAPI_MCP_SANDBOX", sandbox)
         _number(values, env, "RUNAPI_MCP_SANDBOX_LATENCY", "sandbox_latency", float, 0, 600)

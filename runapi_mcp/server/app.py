@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from runapi_mcp import __version__
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.server.errors import explain_arguments
+from runapi_mcp.server.request_state import request_state_security
 from runapi_mcp.server.schema import compact_schema, inline_refs
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools, request_key
@@ -75,6 +76,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        request_state_security=request_state_security(settings),
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
     )
     register_tools(mcp, structured=settings.structured_output)
