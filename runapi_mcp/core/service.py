@@ -22,13 +22,13 @@ import httpx2
 from runapi_mcp.core import pricing
 from runapi_mcp.core.concurrency import gather, gather_settled
 from runapi_mcp.core.errors import CoreError, InputError
+from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
 from runapi_mcp.core.jobs import ImageJob, Workspace
 from runapi_mcp.core.journal import Journal, JournalEntry
-from runapi_mcp.core.outcomes import Cost, JobOutcome, TaskOutcome
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
 from runapi_mcp.core.saving import ResultSaver, files_present, image_record, outcome_from_entry
-from runapi_mcp.core.storage import OutputDir, resolve_output_dir
-from runapi_mcp.core.uploads import SourceResolver
+from runapi_mcp.core.sources import SourceResolver
+from runapi_mcp.core.types import Cost, JobOutcome, TaskOutcome
 from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient, build_request
 from runapi_mcp.runapi.errors import NotFoundError, RunAPIError
@@ -105,7 +105,7 @@ class ImageService:
         job: ImageJob,
         key: str,
         source_urls: list[str],
-        out_dir: OutputDir,
+        out_dir: OutputFolder,
         deadline: float,
         tracker: ProgressTracker,
     ) -> TaskOutcome:
@@ -192,7 +192,7 @@ class ImageService:
             action = entry.action  # type: ignore[assignment]
             key = entry.idempotency_key
             out_dir = (
-                OutputDir(Path(entry.output_dir), None)
+                OutputFolder(Path(entry.output_dir), None)
                 if entry.output_dir
                 else await anyio.to_thread.run_sync(self._output_dir, None, None)
             )
@@ -224,7 +224,7 @@ class ImageService:
         action: Action,
         task_id: str,
         key: str,
-        out_dir: OutputDir,
+        out_dir: OutputFolder,
         deadline: float,
         tracker: ProgressTracker,
         *,
@@ -268,7 +268,7 @@ class ImageService:
             await self._journal.update(task_id, status=state)
         return _pending(action, key, task_id, state)
 
-    async def _complete(self, action: Action, status: TaskStatus, key: str, out_dir: OutputDir) -> TaskOutcome:
+    async def _complete(self, action: Action, status: TaskStatus, key: str, out_dir: OutputFolder) -> TaskOutcome:
         entry = await self._journal.get(status.id)
         params = entry.params if entry else {}
         cost = await pricing.task_cost(self._client, action, status, params)
@@ -303,7 +303,7 @@ class ImageService:
             return await anyio.Path(path).read_bytes()
         raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
 
-    def _output_dir(self, requested: str | None, workspace: Workspace | None) -> OutputDir:
+    def _output_dir(self, requested: str | None, workspace: Workspace | None) -> OutputFolder:
         working_dir = workspace.working_dir if workspace else self._settings.working_dir
         roots = workspace.roots if workspace else self._settings.roots
         return resolve_output_dir(
@@ -339,6 +339,6 @@ def _entry_dir(entry: JournalEntry) -> Path | None:
     return Path(entry.output_dir) if entry.output_dir else None
 
 
-def _notes(out_dir: OutputDir) -> list[str]:
+def _notes(out_dir: OutputFolder) -> list[str]:
     return [out_dir.note] if out_dir.note else []
 

@@ -14,9 +14,9 @@ from pydantic import Field, SecretStr
 from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.jobs import ImageJob
-from runapi_mcp.core.outcomes import JobOutcome
 from runapi_mcp.core.progress import ProgressFn
 from runapi_mcp.core.service import ImageService
+from runapi_mcp.core.types import JobOutcome
 from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.runapi.models import AspectRatio, OutputResolution
 from runapi_mcp.server.bearer import bearer_token
@@ -29,7 +29,7 @@ Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
 Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
 Resolution = Annotated[OutputResolution | None, Field(description="Per image: 1k $0.06 (default), 2k $0.10, 4k $0.16.")]
 Wait = Annotated[bool, Field(description="Wait up to ~50 s; false returns the task id at once.")]
-OutputDir = Annotated[str | None, Field(description="Default ./runapi-images.")]
+OutputFolder = Annotated[str | None, Field(description="Default ./runapi-images.")]
 Key = Annotated[
     str | None,
     Field(description="Reuse to retry without paying twice."),
@@ -52,7 +52,7 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         output_resolution: Resolution = None,
         count: Annotated[int, Field(ge=1, le=4, description="One paid task each.")] = 1,
         wait: Wait = True,
-        output_dir: OutputDir = None,
+        output_dir: OutputFolder = None,
         idempotency_key: Key = None,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:
@@ -75,7 +75,7 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         aspect_ratio: Ratio = None,
         output_resolution: Resolution = None,
         wait: Wait = True,
-        output_dir: OutputDir = None,
+        output_dir: OutputFolder = None,
         idempotency_key: Key = None,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:

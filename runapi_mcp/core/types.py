@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runapi_mcp.core.previews import Preview
+from runapi_mcp.core.images import Preview
 
 
 @dataclass
