@@ -112,26 +112,32 @@ class Drain:
 
 
 class DrainGuard:
-    """Counts the requests `counted` selects while they run; refuses them with `refuse` once draining."""
+    """Refuses the requests `guarded` selects with `refuse` once draining; counts the `counted` ones while they run."""
 
     def __init__(
         self,
         app: ASGIApp,
         drain: Drain,
+        *,
+        guarded: Callable[[Scope], bool],
         counted: Callable[[Scope], bool],
         refuse: ASGIApp,
     ) -> None:
         self.app = app
         self.drain = drain
+        self.guarded = guarded
         self.counted = counted
         self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.counted(scope):
+        if scope["type"] != "http" or not self.guarded(scope):
             await self.app(scope, receive, send)
             return
         if self.drain.draining:
             await self.refuse(scope, receive, send)
+            return
+        if not self.counted(scope):
+            await self.app(scope, receive, send)
             return
         self.drain.in_flight += 1
         try:

@@ -202,13 +202,19 @@ def build_http_app(mcp: MCPServer[Any], settings: Settings, drain: Drain | None 
     # Added to this app rather than registered on the server, so building twice never doubles the route.
     app.router.routes.append(Route("/healthz", _healthz, methods=["GET"]))
     app.router.routes.append(Route("/readyz", readyz, methods=["GET"]))
-    return DrainGuard(BearerGuard(app, settings), drain, counted=_is_call, refuse=_refuse_while_draining)
+    return DrainGuard(
+        BearerGuard(app, settings), drain, guarded=_is_mcp, counted=_is_call, refuse=_refuse_while_draining
+    )
+
+
+def _is_mcp(scope: Scope) -> bool:
+    return scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/")
 
 
 def _is_call(scope: Scope) -> bool:
-    # Every MCP message is a POST; a session's standalone GET stream lives as long as its client and is
-    # not waited for.
-    return scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/")
+    # Every MCP message is a POST; a session's standalone GET stream lives as long as its client, and
+    # the drain does not wait for it.
+    return scope["method"] == "POST" and _is_mcp(scope)
 
 
 async def _refuse_while_draining(scope: Scope, receive: Receive, send: Send) -> None:
