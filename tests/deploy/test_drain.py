@@ -100,6 +100,8 @@ async def test_sigterm_lets_a_call_mid_wait_finish_while_refusing_new_calls_and_
     assert stopped_after < 40, "the server stops once its calls are done, not at the end of the budget"
     log = replica.log.read_text()
     assert "draining: taking no new calls" in log and "Traceback" not in log
+    # A stateless replica without shared request-state keys says so at start.
+    assert "RUNAPI_MCP_STATE_KEYS is not set" in log
 
 
 async def _has_task_and_call(http: httpx2.AsyncClient, sandbox: Sandbox, replica: Replica) -> bool:
