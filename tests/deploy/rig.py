@@ -5,6 +5,7 @@ Every process is started with a bounded wait for it to come up and is stopped (t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -266,18 +267,26 @@ def _accepts(port: int) -> bool:
 @dataclass
 class Session:
     client: Client
-    served_by: list[str] = field(default_factory=list[str])
-    """The replica named by each response that came through the balancer, in order."""
+    served_by: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])
+    """(JSON-RPC method, replica) of each request that came through the balancer, in order."""
+
+    def replica_of(self, method: str) -> str:
+        """The replica that answered the last `method` request (a client may send others after it)."""
+        return next(name for sent, name in reversed(self.served_by) if sent == method)
 
 
 @asynccontextmanager
 async def mcp_session(base_url: str, key: str, *, legacy: bool = False) -> AsyncIterator[Session]:
     """A real MCP client over streamable HTTP with `Authorization: Bearer <key>` on every request."""
-    served_by: list[str] = []
+    served_by: list[tuple[str, str]] = []
 
     async def note_replica(response: httpx2.Response) -> None:
         if name := response.headers.get(SERVED_BY_HEADER):
-            served_by.append(name)
+            try:
+                method = str(json.loads(response.request.content).get("method"))
+            except (ValueError, AttributeError):
+                method = response.request.method
+            served_by.append((method, name))
 
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(

@@ -113,7 +113,7 @@ async def _tool(url: str, key: str, name: str, args: dict[str, Any], replica: st
             result = await session.client.call_tool(name, args)
         except Exception as exc:  # recorded: the tests say which answers must not be errors
             return Answer(replica or "?", error=str(exc))
-        return Answer(replica or session.served_by[-1], result)
+        return Answer(replica or session.replica_of("tools/call"), result)
 
 
 async def _resource(url: str, key: str, uri: str, replica: str | None = None) -> Answer:
@@ -122,7 +122,7 @@ async def _resource(url: str, key: str, uri: str, replica: str | None = None) ->
             (contents,) = (await session.client.read_resource(uri)).contents
         except Exception as exc:
             return Answer(replica or "?", error=str(exc))
-        return Answer(replica or session.served_by[-1], contents)
+        return Answer(replica or session.replica_of("resources/read"), contents)
 
 
 async def run(balancer_url: str, replicas: list[Replica], sandbox: Sandbox) -> Record:
@@ -141,7 +141,7 @@ async def _through_the_balancer(record: Record, url: str) -> None:
     async with mcp_session(url, TENANT) as session:
         for _ in range(MAX_GET_TASK_CALLS):
             result = await session.client.call_tool("get_task", {"task_id": task_id, "wait": True})
-            record.continued.append(Answer(session.served_by[-1], result))
+            record.continued.append(Answer(session.replica_of("tools/call"), result))
             if {a.replica for a in record.continued} == set(record.replicas):
                 break
     record.listed = await _tool(url, TENANT, "list_tasks", {})
@@ -150,9 +150,9 @@ async def _through_the_balancer(record: Record, url: str) -> None:
         for _ in range(MAX_GET_TASK_CALLS):
             try:
                 (contents,) = (await session.client.read_resource(f"runapi://tasks/{task_id}/images/0")).contents
-                record.image_reads.append(Answer(session.served_by[-1], contents))
+                record.image_reads.append(Answer(session.replica_of("resources/read"), contents))
             except MCPError as exc:
-                record.image_reads.append(Answer(session.served_by[-1], error=str(exc)))
+                record.image_reads.append(Answer(session.replica_of("resources/read"), error=str(exc)))
             if {a.replica for a in record.image_reads} == set(record.replicas):
                 break
     record.edited = await _tool(url, TENANT, "edit_image", {"prompt": EDIT_PROMPT, "images": [f"task:{task_id}"]})
@@ -196,7 +196,7 @@ async def _kill_mid_wait(record: Record, url: str, replicas: list[Replica], sand
             async with mcp_session(url, TENANT) as session:
                 await session.client.list_tools()
                 result = await session.client.call_tool("generate_image", args, progress_callback=progress)
-                record.killed_call = Answer(session.served_by[-1], result)
+                record.killed_call = Answer(session.replica_of("tools/call"), result)
         except Exception as exc:  # the stream dies with the replica, inside the call or as the client closes
             if record.killed_call is None:
                 record.killed_call = Answer("?", error=_first_line(exc))

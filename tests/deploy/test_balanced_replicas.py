@@ -46,14 +46,6 @@ pytestmark = [
 SANDBOX_LATENCY_SECONDS = 2.5
 NO_SHARED_JOURNAL = "each replica keeps its own SQLite journal: a shared one (RUNAPI_MCP_DATABASE_URL, issue 12 item 1)"
 NO_HOSTED_IMAGES = "each replica downloads and saves its own copy of every image (issue 12 item 2)"
-ADOPTED_OUTSIDE_TENANT = (
-    "a task continued on a replica that did not make it is saved under the server's working directory, "
-    "not the tenant's folder (issue 12 items 2 and 5)"
-)
-ADOPTED_NOT_READABLE = (
-    "a replica that learnt a task from RunAPI (get_task) answers its image resource with 'No image 0': "
-    "the adopted row is not the tenant's (issue 12 items 1 and 5)"
-)
 SHORT_TASK_ID = "progress messages name 8 characters of the task id (issue 12 item 3)"
 
 
@@ -122,11 +114,7 @@ def test_list_resources_and_an_edit_from_task_through_the_balancer_all_find_the_
     assert tasks[record.edited.task["task_id"]]["action"] == "edit_image"
 
 
-def test_the_image_resource_through_the_balancer_reads_the_same_bytes_on_every_replica(
-    request: pytest.FixtureRequest, deployment: Deployment
-) -> None:
-    if not deployment.shared_journal:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=ADOPTED_NOT_READABLE))
+def test_the_image_resource_through_the_balancer_reads_the_same_bytes_on_every_replica(deployment: Deployment) -> None:
     reads = deployment.record.image_reads
     assert {a.replica for a in reads} == set(deployment.record.replicas)
     digests = {a.replica: digest(a.result) or a.error for a in reads}
@@ -257,10 +245,7 @@ def test_each_image_is_downloaded_from_runapi_once_across_replicas(
     assert max(downloads.values()) == 1, downloads
 
 
-def test_images_of_a_task_continued_on_another_replica_stay_in_the_tenant_folder(
-    request: pytest.FixtureRequest, deployment: Deployment
-) -> None:
-    request.applymarker(pytest.mark.xfail(strict=True, reason=ADOPTED_OUTSIDE_TENANT))
+def test_images_of_a_task_continued_on_another_replica_stay_in_the_tenant_folder(deployment: Deployment) -> None:
     for answer in deployment.record.continued:
         for image in answer.task["images"]:
             assert "/state/tenants/" in image["path"], (answer.replica, image["path"])
@@ -317,7 +302,7 @@ def test_a_session_of_a_2025_era_client_sticks_to_one_replica_through_the_sticky
     async def session() -> tuple[list[str], list[bool]]:
         async with mcp_session(deployment.balancer.urls["mcp_sessions"], TENANT, legacy=True) as s:
             errors = [(await s.client.call_tool("get_pricing", {})).is_error for _ in range(4)]
-            return s.served_by, errors
+            return [name for _, name in s.served_by], errors
 
     served_by, errors = anyio.run(session)
     assert errors == [False] * 4
