@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -59,27 +60,38 @@ class Deployment:
     shared_journal: bool
 
 
-def _database_url() -> str | None:
-    """The PostgreSQL journal the replicas share, once it exists; None runs them on SQLite each."""
-    return os.environ.get("RUNAPI_MCP_TEST_DATABASE_URL") or None
+def _postgres() -> Any:
+    """The journal suite's PostgreSQL server fixture, once the PostgreSQL journal is part of the project."""
+    try:
+        from tests.postgres_server import running_postgres
+    except ImportError:
+        return None
+    return running_postgres
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    tmp_path = tmp_path_factory.mktemp("deployment")
-    database_url = _database_url()
-    shared = {"RUNAPI_MCP_DATABASE_URL": database_url} if database_url else {}
-    with (
-        sandbox_process(tmp_path, latency=SANDBOX_LATENCY_SECONDS) as sandbox,
-        replica_processes(
-            tmp_path, ["replica1", "replica2", "replica3"], sandbox.url, RUNAPI_MCP_STATE_KEYS=STATE_KEYS, **shared
-        ) as replicas,
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    engine: str = request.param
+    tmp_path = tmp_path_factory.mktemp(f"deployment-{engine}")
+    with ExitStack() as stack:
+        shared: dict[str, str] = {}
+        if engine == "postgresql":
+            running_postgres = _postgres()
+            if running_postgres is None:
+                pytest.skip("the PostgreSQL journal (RUNAPI_MCP_DATABASE_URL, issue 12 item 1) is not built yet")
+            server = stack.enter_context(running_postgres())
+            shared["RUNAPI_MCP_DATABASE_URL"] = server.create_database()
+        sandbox = stack.enter_context(sandbox_process(tmp_path, latency=SANDBOX_LATENCY_SECONDS))
+        names = ["replica1", "replica2", "replica3"]
+        replicas = stack.enter_context(
+            replica_processes(tmp_path, names, sandbox.url, RUNAPI_MCP_STATE_KEYS=STATE_KEYS, **shared)
+        )
         # Replicas for 2025-era clients that hold a session, without the shared keys.
-        replica_processes(tmp_path, ["session1", "session2"], sandbox.url, stateless=False) as sticky,
-        haproxy_process(tmp_path, {"mcp_stateless": replicas, "mcp_sticky": sticky}) as balancer,
-    ):
+        sessions = replica_processes(tmp_path, ["session1", "session2"], sandbox.url, stateless=False)
+        sticky = stack.enter_context(sessions)
+        balancer = stack.enter_context(haproxy_process(tmp_path, {"mcp_stateless": replicas, "mcp_sticky": sticky}))
         record = anyio.run(scenario.run, balancer.urls["mcp"], replicas, sandbox)
-        yield Deployment(record, replicas, sticky, balancer, sandbox, database_url is not None)
+        yield Deployment(record, replicas, sticky, balancer, sandbox, bool(shared))
 
 
 def _needs_shared_journal(request: pytest.FixtureRequest, deployment: Deployment) -> None:
