@@ -135,7 +135,7 @@ metadata:
       labels:
 {_labels(8, version)}    spec:
       automountServiceAccountToken: false
-      # preStop ({PRESTOP_SECONDS} s) + drain (RUNAPI_MCP_DRAIN_SECONDS, {DRAIN_SECONDS} s) + shutdown, with room to spare.
+      # preStop ({PRESTOP_SECONDS} s) + drain (RUNAPI_MCP_DRAIN_SECONDS, {DRAIN_SECONDS} s) + shutdown, with room left.
       terminationGracePeriodSeconds: {GRACE_SECONDS}
       securityContext:
         runAsNonRoot: true

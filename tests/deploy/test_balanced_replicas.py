@@ -321,6 +321,17 @@ def test_a_session_of_a_2025_era_client_sticks_to_one_replica_through_the_sticky
     assert len(served_by) >= 5 and len(set(served_by)) == 1, served_by
 
 
+def test_a_2025_era_client_is_served_by_every_stateless_replica_through_round_robin(deployment: Deployment) -> None:
+    async def session() -> tuple[set[str], list[bool]]:
+        async with mcp_session(deployment.balancer.urls["mcp"], TENANT, legacy=True) as s:
+            errors = [(await s.client.call_tool("get_pricing", {})).is_error for _ in range(4)]
+            return {name for method, name in s.served_by if method == "tools/call"}, errors
+
+    replicas, errors = anyio.run(session)
+    assert errors == [False] * 4
+    assert len(replicas) == 2, replicas  # the two left after the kill, taking turns
+
+
 def test_replicas_log_no_secret_and_warn_only_where_state_keys_are_missing(deployment: Deployment) -> None:
     for replica in deployment.replicas + deployment.sticky_replicas:
         log = Path(replica.log).read_text(errors="replace")
