@@ -162,22 +162,46 @@ def replica_env(folder: Path, sandbox_url: str, *, stateless: bool, **extra: str
     return env
 
 
+def separate_disks() -> bool:
+    """Whether each replica can get a mount namespace of its own (root, and a kernel that allows it)."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        return False
+    probe = subprocess.run([unshare, "-m", "--propagation", "private", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def _on_its_own_disk(command: list[str], others: Sequence[Path]) -> list[str]:
+    """`command` in a mount namespace where the other replicas' folders are empty: as on another machine."""
+    mounts = "".join(f'mount -t tmpfs -o size=1m rig "{folder}" && ' for folder in others)
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", f'{mounts}exec "$@"', "sh", *command]
+
+
 @contextmanager
 def replica_processes(
     tmp_path: Path, names: Sequence[str], sandbox_url: str, *, stateless: bool = True, **extra: str
 ) -> Iterator[list[Replica]]:
-    """`runapi-mcp --transport http [--stateless]` per name, all started before any is waited for."""
+    """`runapi-mcp --transport http [--stateless]` per name, all started before any is waited for.
+
+    Where it can, each replica sees only its own folder (see `separate_disks`), as replicas on separate
+    machines do: nothing one saves is on another's disk.
+    """
+    isolate = separate_disks()
+    folders = [tmp_path / name for name in names]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         replicas: list[Replica] = []
-        for name in names:
-            folder = tmp_path / name
-            folder.mkdir(parents=True, exist_ok=True)
+        for name, folder in zip(names, folders, strict=True):
             port = free_port()
             log = folder / "server.log"
             args = [sys.executable, "-m", "runapi_mcp", "--transport", "http", "--port", str(port)]
+            args = [*args, "--stateless"] if stateless else args
+            if isolate:
+                args = _on_its_own_disk(args, [f for f in folders if f != folder])
             with open(log, "wb") as sink:
                 process = subprocess.Popen(
-                    [*args, "--stateless"] if stateless else args,
+                    args,
                     env=replica_env(folder, sandbox_url, stateless=stateless, **extra),
                     cwd=folder,
                     stdin=subprocess.DEVNULL,
