@@ -4,9 +4,11 @@ The deployment of issue 12, on loopback: the RunAPI sandbox, `runapi-mcp --trans
 replicas with per-request keys, and HAProxy with manifests/haproxy/haproxy.cfg (the rig of tests/deploy).
 One finished task is looked up on every replica first, so the measured calls read the journal and never
 download. Then `--calls` get_task calls from `--concurrency` MCP sessions through the balancer. Printed:
-throughput, p50 and p99 latency, and server CPU per call (utime + stime of the replicas from /proc), each
-also as a ratio to the 1-replica SQLite run of the same invocation. PostgreSQL runs when the journal suite's
-server (tests/postgres_server.py) and PostgreSQL's binaries are there; otherwise the output says why not.
+throughput, p50 and p99 latency, server CPU per call (utime + stime of the replicas from /proc), each also
+as a ratio to the 1-replica SQLite run of the same invocation, and the image downloads from RunAPI during
+the measured calls (each replica on a disk of its own, as tests/deploy runs them, where it can).
+PostgreSQL runs when the journal suite's server (tests/postgres_server.py) and PostgreSQL's binaries are
+there; otherwise the output says why not.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Run:
     latencies: list[float]
     cpu_seconds: float
     errors: int
+    downloads: int
+    """Image downloads from RunAPI's file URLs during the measured calls (the sandbox's access log)."""
 
     @property
     def throughput(self) -> float:
@@ -133,25 +137,27 @@ def run_once(workdir: Path, engine: str, replicas: int, calls: int, concurrency:
         balancer = stack.enter_context(haproxy_process(folder, {"mcp_stateless": group}))
         url = balancer.urls["mcp"]
         task_id = anyio.run(_warm, url, group)
-        cpu_before = _cpu_seconds(group)
+        cpu_before, downloads_before = _cpu_seconds(group), sandbox.downloads().total()
         seconds, latencies, errors = anyio.run(_measure, url, task_id, calls, concurrency)
         cpu = _cpu_seconds(group) - cpu_before
+        downloads = sandbox.downloads().total() - downloads_before
     # Each session's first call (its tool listing and connection) is outside the count.
-    return Run(engine, replicas, len(latencies), seconds, latencies, cpu, errors)
+    return Run(engine, replicas, len(latencies), seconds, latencies, cpu, errors, downloads)
 
 
 def report(runs: list[Run]) -> str:
     base = runs[0]
     lines = [
         f"{'engine':<11}{'replicas':>9}{'calls':>7}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/call':>13}"
-        f"{'errors':>8}   ratios to {base.engine}, {base.replicas} replica: calls/s, p50, p99, CPU/call",
+        f"{'errors':>8}{'downloads':>11}   ratios to {base.engine}, {base.replicas} replica: "
+        "calls/s, p50, p99, CPU/call",
     ]
     for run in runs:
         p50, p99 = percentile(run.latencies, 0.5), percentile(run.latencies, 0.99)
         base50, base99 = percentile(base.latencies, 0.5), percentile(base.latencies, 0.99)
         lines.append(
             f"{run.engine:<11}{run.replicas:>9}{run.calls:>7}{run.throughput:>10.1f}{1000 * p50:>9.2f}"
-            f"{1000 * p99:>9.2f}{run.cpu_ms_per_call:>13.2f}{run.errors:>8}   "
+            f"{1000 * p99:>9.2f}{run.cpu_ms_per_call:>13.2f}{run.errors:>8}{run.downloads:>11}   "
             f"{run.throughput / base.throughput:.2f}x  {p50 / base50:.2f}x  {p99 / base99:.2f}x  "
             f"{run.cpu_ms_per_call / base.cpu_ms_per_call:.2f}x"
         )
