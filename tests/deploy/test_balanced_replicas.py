@@ -45,7 +45,10 @@ pytestmark = [
 ]
 
 SANDBOX_LATENCY_SECONDS = 1.5
-NO_SHARED_JOURNAL = "each replica keeps its own SQLite journal: a shared one (RUNAPI_MCP_DATABASE_URL, issue 12 item 1)"
+NO_SHARED_JOURNAL = (
+    "each replica keeps its own SQLite journal, by design; replicas that must agree share one through "
+    "RUNAPI_MCP_DATABASE_URL (the postgresql run of this test)"
+)
 NO_HOSTED_IMAGES = "each replica downloads and saves its own copy of every image (issue 12 item 2)"
 SHORT_TASK_ID = "progress messages name 8 characters of the task id (issue 12 item 3)"
 
