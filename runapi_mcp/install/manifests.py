@@ -251,6 +251,8 @@ def render_manifests(version: str = __version__) -> dict[str, str]:
         "manifests/docker/Dockerfile.dockerignore": deploy.dockerignore(),
         "manifests/kubernetes/deployment.yaml": deploy.deployment_yaml(version),
         "manifests/kubernetes/service.yaml": deploy.service_yaml(version),
+        "manifests/kubernetes/pdb.yaml": deploy.pdb_yaml(version),
+        "manifests/kubernetes/secret.yaml": deploy.secret_yaml(version),
     }
     for target, name in EXAMPLES.items():
         files[f"manifests/examples/{name}"] = render_new(target)

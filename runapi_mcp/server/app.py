@@ -12,6 +12,7 @@ from runapi_mcp import __version__
 from runapi_mcp.server.login_gate import SignInGate
 from runapi_mcp.server.middleware import ToolSurface
 from runapi_mcp.server.prompts import PromptLibrary
+from runapi_mcp.server.request_state import request_state_security
 from runapi_mcp.server.resources import register_resources
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools
@@ -37,6 +38,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        request_state_security=request_state_security(settings),
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
     )
     mcp.middleware.append(ToolSurface(mcp.list_tools, lambda _ctx: settings.structured_output))

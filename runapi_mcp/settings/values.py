@@ -147,3 +147,13 @@ def database_url(value: Any) -> Any:
     if not isinstance(text, str) or not text.strip().lower().startswith(("postgresql://", "postgres://")):
         raise field_error("must be a postgresql:// URL such as postgresql://user:password@host/db")
     return SecretStr(text.strip())
+
+
+def state_keys(value: Any) -> Any:
+    """Comma-separated secrets of 32+ characters each (what the SDK's request-state codec requires)."""
+    if not isinstance(value, str):
+        return value
+    keys = _words(value)
+    if any(len(key.encode()) < 32 for key in keys):
+        raise field_error("takes comma-separated secrets of 32+ characters each")
+    return tuple(SecretStr(key) for key in keys)
