@@ -112,3 +112,13 @@ async def test_two_server_processes_on_one_database_lose_no_rows(postgres_url: s
 def test_the_test_server_listens_on_loopback_only(postgres_server: PostgresServer) -> None:
     with psycopg.connect(postgres_server.url()) as conn:
         assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
+
+
+def test_the_database_url_setting_is_read_as_a_secret(tmp_path: Path) -> None:
+    from runapi_mcp.settings import Settings
+
+    url = "postgresql://app:s3cret-pw@db.internal/tasks"
+    settings = Settings.load(env={"HOME": str(tmp_path), "RUNAPI_MCP_DATABASE_URL": url}, working_dir=tmp_path)
+    assert settings.database_url is not None and settings.database_url.get_secret_value() == url
+    assert "s3cret-pw" not in repr(settings) and "s3cret-pw" not in str(settings.model_dump())
+    assert Settings.load(env={"HOME": str(tmp_path)}, working_dir=tmp_path).database_url is None
