@@ -10,7 +10,6 @@ from functools import partial
 from pathlib import Path
 
 import anyio.to_thread
-import httpx2
 
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.folders import DEFAULT_FOLDER_NAME, OUTPUT_DIR_SETTING, resolve_output_dir
@@ -24,6 +23,7 @@ from runapi_mcp.runapi.errors import (
     ServerError,
 )
 from runapi_mcp.settings import DEFAULT_BASE_URL, Settings
+from runapi_mcp.urls import display_url
 
 KEY_VAR = "RUNAPI_API_KEY"
 # What a host leaves behind when it passes a variable reference through instead of expanding it:
@@ -199,13 +199,7 @@ async def check_state_dir(report: Report, settings: Settings, *, sandbox: bool) 
 
 def shown_url(url: str) -> str:
     """scheme://host[:port]/path: never userinfo or a query, which may carry credentials."""
-    try:
-        parsed = httpx2.URL(url)
-    except httpx2.InvalidURL:
-        return "the configured base URL (not a valid URL)"
-    port = f":{parsed.port}" if parsed.port else ""
-    path = parsed.path.rstrip("/")
-    return f"{parsed.scheme}://{parsed.host}{port}{path}"
+    return display_url(url)
 
 
 def _where_base_url_is_set(settings: Settings) -> str:

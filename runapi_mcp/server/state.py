@@ -69,7 +69,7 @@ async def open_state(
 
             sandbox = await stack.enter_async_context(running_sandbox(SandboxConfig(latency=settings.sandbox_latency)))
             sandbox_url = sandbox.url
-            settings = settings.model_copy(update={"base_url": sandbox_url, "api_key": SecretStr(SANDBOX_KEY)})
+            settings = settings.replace(base_url=sandbox_url, api_key=SecretStr(SANDBOX_KEY))
             log.info("serving against the in-process RunAPI sandbox at %s", sandbox_url)
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         http = await stack.enter_async_context(
