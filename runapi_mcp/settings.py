@@ -53,7 +53,8 @@ class Settings(BaseModel):
 
     # Results
     preview_max_side: int = 512  # 0 turns previews off
-    structured_output: bool = True
+    # "auto": structuredContent only for clients that keep the text and image beside it (server/client_profile.py)
+    structured_output: bool | Literal["auto"] = "auto"
 
     # Transports
     transport: Transport = "stdio"
@@ -112,7 +113,8 @@ class Settings(BaseModel):
         if (preview := env.get("RUNAPI_MCP_PREVIEW")) is not None:
             values["preview_max_side"] = parse_preview(preview)
         if (structured := env.get("RUNAPI_MCP_STRUCTURED_OUTPUT")) is not None:
-            values["structured_output"] = _boolean("RUNAPI_MCP_STRUCTURED_OUTPUT", structured)
+            auto = structured.strip().lower() == "auto"
+            values["structured_output"] = "auto" if auto else _boolean("RUNAPI_MCP_STRUCTURED_OUTPUT", structured)
 
         if host := env.get("RUNAPI_MCP_HOST"):
             values["http_host"] = host

@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from runapi_mcp import __version__
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.server.errors import explain_arguments
+from runapi_mcp.server.result_shaping import ResultShapeMiddleware
 from runapi_mcp.server.schema import compact_schema, inline_refs
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools, request_key
@@ -75,9 +76,10 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        middleware=[ResultShapeMiddleware(settings.structured_output)],
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
     )
-    register_tools(mcp, structured=settings.structured_output)
+    register_tools(mcp, structured=settings.structured_output is not False)
     _register_resources(mcp)
     return mcp
 
