@@ -203,7 +203,7 @@ def _finish(outcome: JobOutcome, state: AppState, structured: bool, working_dir:
     tasks = outcome.tasks
     if tasks and all(t.status == "failed" or (t.task_id is None and t.status == "unknown") for t in tasks):
         # Nothing usable came back: an error result the agent cannot mistake for success.
-        lines = [f"Task {t.task_id or '(none)'} {t.status}: {t.error or 'no detail'}." for t in tasks]
+        lines = [f"Task {t.task_id or '(none)'} {t.status}: {(t.error or 'no detail').rstrip('.')}." for t in tasks]
         if any(t.status == "failed" for t in tasks):
             lines.append("Failed generations are not billed; adjust the prompt and try again.")
         lines.extend(f"Next: {t.next_hint}." for t in tasks if t.next_hint)

@@ -13,6 +13,7 @@ import base64
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SERVER = "runapi"
+MAX_SEARCHES = 40
 Arguments = dict[str, Any] | Callable[[list["Reply"]], dict[str, Any]]
 
 
@@ -52,12 +54,21 @@ class Script:
         self.replies: list[Reply] = []
         self.searched: set[str] = set()
         self.requests: list[dict[str, Any]] = []
+        self.searches: dict[str, int] = {}
         self.pending: dict[str, tuple[str, str]] = {}  # call id -> ("search" | "call", tool)
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):04d}"
+
+    def search_again(self, tool: str) -> None:
+        """A repeated search means the host had not connected our server yet: give it a moment, within bounds."""
+        self.searches[tool] = tries = self.searches.get(tool, 0) + 1
+        if tries > MAX_SEARCHES:
+            raise RuntimeError(f"the host never listed {tool} after {MAX_SEARCHES} searches")
+        if tries > 1:
+            time.sleep(0.5)
 
     def next_step(self) -> Step | None:
         return self.steps[len(self.replies)] if len(self.replies) < len(self.steps) else None
@@ -103,16 +114,17 @@ def anthropic_turn(script: Script, body: dict[str, Any]) -> dict[str, Any]:
                 if kind_tool is None:
                     continue
                 kind, tool = kind_tool
-                if kind == "search":
-                    script.searched.add(tool)
-                else:
+                if kind == "call":
                     script.replies.append(_anthropic_reply(block, tool))  # pyright: ignore[reportUnknownArgumentType]
+                elif f"mcp__{SERVER}__{tool}" in json.dumps(block):
+                    script.searched.add(tool)  # else the server was not connected yet: search again
         step = script.next_step()
         if step is None:
             return {"type": "text", "text": "All done."}
         full = f"mcp__{SERVER}__{step.tool}"
         call_id = script.new_id("toolu")
         if full not in tools and "ToolSearch" in tools and step.tool not in script.searched:
+            script.search_again(step.tool)
             script.pending[call_id] = ("search", step.tool)
             return {"type": "tool_use", "id": call_id, "name": "ToolSearch", "input": {"query": f"select:{full}"}}
         script.pending[call_id] = ("call", step.tool)
@@ -163,6 +175,13 @@ def _openai_reply(item: dict[str, Any], tool: str) -> Reply:
     return reply
 
 
+def _found(search_output: dict[str, Any], tool: str) -> bool:
+    for namespace in search_output.get("tools") or []:
+        if namespace.get("name") == f"mcp__{SERVER}":
+            return any(t.get("name") == tool for t in namespace.get("tools") or [])
+    return False
+
+
 def openai_turn(script: Script, body: dict[str, Any]) -> dict[str, Any]:
     """The next output item for one Responses request."""
     tools = body.get("tools", [])
@@ -176,10 +195,10 @@ def openai_turn(script: Script, body: dict[str, Any]) -> dict[str, Any]:
             if kind_tool is None:
                 continue
             kind, tool = kind_tool
-            if kind == "search":
-                script.searched.add(tool)
-            else:
+            if kind == "call":
                 script.replies.append(_openai_reply(item, tool))
+            elif _found(item, tool):
+                script.searched.add(tool)  # else the server was not connected yet: search again
         step = script.next_step()
         if step is None:
             return {"type": "message", "role": "assistant", "id": script.new_id("msg"), "status": "completed",
@@ -187,6 +206,7 @@ def openai_turn(script: Script, body: dict[str, Any]) -> dict[str, Any]:
         call_id = script.new_id("call")
         loaded = f"mcp__{SERVER}" in namespaces or f"mcp__{SERVER}__{step.tool}" in names
         if not loaded and "tool_search" in names and step.tool not in script.searched:
+            script.search_again(step.tool)
             script.pending[call_id] = ("search", step.tool)
             return {"type": "tool_search_call", "call_id": call_id, "id": script.new_id("ts"), "status": "completed",
                     "execution": "client", "arguments": {"query": f"{SERVER} {step.tool}", "limit": 8}}
