@@ -25,11 +25,10 @@ from runapi_mcp.server.tools import register_tools, request_key
 from runapi_mcp.settings import Settings
 
 INSTRUCTIONS = """\
-GPT Image 2 via RunAPI. Images cost money: check get_pricing before big jobs; start with count=1.
-Results are saved as PNGs in the project (paths in the text); URLs expire in 7 days.
-An unfinished task: continue with get_task(task_id, wait=true), never create it again. A create with no \
-answer: call it again with the same idempotency_key (no double charge).
-To edit a result, pass images=["task:<task_id>"] to edit_image."""
+GPT Image 2 via RunAPI, paid per image (get_pricing first for big jobs; start with count=1); PNGs are saved \
+in the project; finish an unfinished task with get_task(task_id, wait=true), never create it again; edit a \
+result with edit_image(images=["task:<task_id>"]).
+A create with no answer: call it again with the same idempotency_key (no double charge). URLs expire in 7 days."""
 
 
 class RunAPIMCPServer(MCPServer[AppState]):

@@ -9,6 +9,8 @@ CLIs and a scripted model, tests/hostbench):
 So structured content goes only to clients that hand the whole result to code (the MCP Python SDK's own
 client); every host and every unknown client gets text + image + link, and no output schema (the
 protocol requires structured content wherever a tool advertises one). The setting overrides.
+Both measured hosts turn a resource link into text (49-65 tokens) repeating the saved path the text
+already gives, which their own file tools open: they get no links.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ResultShape:
     structured: bool  # tool results carry structuredContent
     output_schema: bool  # tools/list advertises outputSchema
     reason: str
+    resource_links: bool = True  # results carry a runapi:// resource link per saved image
 
 
 def result_shape(
@@ -59,7 +62,7 @@ def result_shape(
         return ResultShape(True, True, "RUNAPI_MCP_STRUCTURED_OUTPUT=true")
     name = (client_name or "").strip().lower()
     if name in DISPLACING_HOSTS:
-        return ResultShape(False, False, DISPLACING_HOSTS[name])
+        return ResultShape(False, False, DISPLACING_HOSTS[name], resource_links=False)
     if name in PROGRAMMATIC_CLIENTS:
         return ResultShape(True, True, f"{name} hands the whole result to code")
     return ResultShape(False, False, f"unknown client {name or '(no clientInfo)'}: text and image are safe everywhere")
@@ -81,10 +84,27 @@ def shape_tools(tools: list[Any], shape: ResultShape) -> list[Any]:
 
 
 def shape_result(result: Any, shape: ResultShape) -> Any:
-    """A tools/call result for this client: structured content removed where it would displace the text."""
+    """A tools/call result for this client: structured content removed where it would displace the text,
+    resource links where the host only turns them into text."""
+    if not shape.resource_links:
+        result = _without_links(result)
     if shape.structured:
         return result
     return _without(result, "structured_content", "structuredContent")
+
+
+def _without_links(result: Any) -> Any:
+    def is_link(block: Any) -> bool:
+        kind = block.get("type") if isinstance(block, dict) else getattr(block, "type", None)  # pyright: ignore
+        return kind == "resource_link"
+
+    if isinstance(result, dict):
+        content: list[Any] = list(result.get("content") or [])  # pyright: ignore[reportUnknownArgumentType]
+        return {**result, "content": [b for b in content if not is_link(b)]}
+    content = getattr(result, "content", None)
+    if not isinstance(content, list) or not any(is_link(b) for b in content):  # pyright: ignore
+        return result
+    return result.model_copy(update={"content": [b for b in content if not is_link(b)]})  # pyright: ignore
 
 
 def _without(item: Any, attribute: str, wire_key: str) -> Any:

@@ -11,6 +11,7 @@ from runapi_mcp.server.client_profile import ResultShape, StructuredSetting, res
 
 log = logging.getLogger(__name__)
 
+
 def connection_shape(ctx: ServerRequestContext[Any, Any], setting: StructuredSetting | bool) -> ResultShape:
     """The shape for this request's connection, from what the client declared at initialize (or, on
     2026-07-28 connections, in every request's envelope). Cheap and pure, so it is not cached."""

@@ -28,7 +28,8 @@ from runapi_mcp.server.workspace import workspace_for
 Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
 Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
 Resolution = Annotated[OutputResolution | None, Field(description="Per image: 1k $0.06 (default), 2k $0.10, 4k $0.16.")]
-Wait = Annotated[bool, Field(description="Wait up to ~50 s; false returns the task id at once.")]
+PricedResolution = Annotated[OutputResolution | None, Field(description="Default 1k.")]
+Wait = Annotated[bool, Field(description="Default true: wait up to ~50 s; false returns the task id at once.")]
 OutputDir = Annotated[str | None, Field(description="Default ./runapi-images.")]
 Key = Annotated[
     str | None,
@@ -50,13 +51,13 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         prompt: Prompt,
         aspect_ratio: Ratio = None,
         output_resolution: Resolution = None,
-        count: Annotated[int, Field(ge=1, le=4, description="One paid task each.")] = 1,
+        count: Annotated[int, Field(ge=1, le=4, description="1-4 (default 1), one paid task each.")] = 1,
         wait: Wait = True,
         output_dir: OutputDir = None,
         idempotency_key: Key = None,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:
-        """Text to image with GPT Image 2 (paid per image). Saves PNGs in the project."""
+        """Text to image with GPT Image 2, paid per image. Saves PNGs in the project."""
         return await _run_job(
             _ctx(ctx), structured, "text_to_image", prompt, aspect_ratio, output_resolution, count, (), wait,
             output_dir, idempotency_key,
@@ -69,17 +70,17 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
             Field(
                 min_length=1,
                 max_length=16,
-                description="Local path, http(s)/file/data URI, or task:<task_id>[#n].",
+                description="1-16 of: local path, http(s)/file/data URI, task:<task_id>[#n].",
             ),
         ],
         aspect_ratio: Ratio = None,
-        output_resolution: Resolution = None,
+        output_resolution: PricedResolution = None,
         wait: Wait = True,
         output_dir: OutputDir = None,
         idempotency_key: Key = None,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:
-        """Edit or combine 1-16 images by instruction (paid per image). Saves PNGs in the project."""
+        """Edit or combine 1-16 images by instruction, paid per image. Saves PNGs in the project."""
         return await _run_job(
             _ctx(ctx), structured, "edit_image", prompt, aspect_ratio, output_resolution, 1, tuple(images), wait,
             output_dir, idempotency_key,
@@ -87,10 +88,10 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
 
     async def get_task(
         task_id: Annotated[str, Field(min_length=1, max_length=100, description="From an earlier result.")],
-        wait: Annotated[bool, Field(description="Wait up to ~50 s.")] = False,
+        wait: Annotated[bool, Field(description="Default false; true waits up to ~50 s.")] = False,
         ctx: Context[AppState, Any] | None = None,
     ) -> CallToolResult:
-        """Status and results of a task; saves its images once done. Continue unfinished tasks with it."""
+        """Status and results of a task (free); saves its images once done."""
         context = _ctx(ctx)
         state, service = _service(context, need_key=True)
         try:
@@ -100,7 +101,7 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         return _finish(job, state, structured)
 
     async def list_tasks(
-        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+        limit: Annotated[int, Field(ge=1, le=100, description="1-100, default 10.")] = 10,
         status: Annotated[
             Literal["pending", "processing", "completed", "failed", "unknown"] | None,
             Field(),
@@ -122,8 +123,8 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
 
     async def get_pricing(
         action: Annotated[Literal["text_to_image", "edit_image"], Field()] = "text_to_image",
-        output_resolution: Resolution = None,
-        count: Annotated[int, Field(ge=1, le=100)] = 1,
+        output_resolution: PricedResolution = None,
+        count: Annotated[int, Field(ge=1, le=100, description="1-100, default 1.")] = 1,
         ctx: Context[AppState, Any] | None = None,
     ) -> str:
         """Prices per image by resolution and the estimate for a planned job. Free."""

@@ -133,26 +133,49 @@ def anthropic_turn(script: Script, body: dict[str, Any]) -> dict[str, Any]:
 
 def anthropic_sse(block: dict[str, Any], model: str) -> Iterator[tuple[str, dict[str, Any]]]:
     usage = {"input_tokens": 10, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    yield "message_start", {
-        "type": "message_start",
-        "message": {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
-                    "stop_reason": None, "stop_sequence": None, "usage": usage},
-    }
+    yield (
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage,
+            },
+        },
+    )
     if block["type"] == "text":
-        yield "content_block_start", {"type": "content_block_start", "index": 0,
-                                      "content_block": {"type": "text", "text": ""}}
-        yield "content_block_delta", {"type": "content_block_delta", "index": 0,
-                                      "delta": {"type": "text_delta", "text": block["text"]}}
+        yield (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+        yield (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": block["text"]}},
+        )
         stop = "end_turn"
     else:
         start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
         yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": start}
-        yield "content_block_delta", {"type": "content_block_delta", "index": 0,
-                                      "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}}
+        yield (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+            },
+        )
         stop = "tool_use"
     yield "content_block_stop", {"type": "content_block_stop", "index": 0}
-    yield "message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                            "usage": {"output_tokens": 5}}
+    yield (
+        "message_delta",
+        {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 5}},
+    )
     yield "message_stop", {"type": "message_stop"}
 
 
@@ -201,18 +224,34 @@ def openai_turn(script: Script, body: dict[str, Any]) -> dict[str, Any]:
                 script.searched.add(tool)  # else the server was not connected yet: search again
         step = script.next_step()
         if step is None:
-            return {"type": "message", "role": "assistant", "id": script.new_id("msg"), "status": "completed",
-                    "content": [{"type": "output_text", "text": "All done.", "annotations": []}]}
+            return {
+                "type": "message",
+                "role": "assistant",
+                "id": script.new_id("msg"),
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "All done.", "annotations": []}],
+            }
         call_id = script.new_id("call")
         loaded = f"mcp__{SERVER}" in namespaces or f"mcp__{SERVER}__{step.tool}" in names
         if not loaded and "tool_search" in names and step.tool not in script.searched:
             script.search_again(step.tool)
             script.pending[call_id] = ("search", step.tool)
-            return {"type": "tool_search_call", "call_id": call_id, "id": script.new_id("ts"), "status": "completed",
-                    "execution": "client", "arguments": {"query": f"{SERVER} {step.tool}", "limit": 8}}
+            return {
+                "type": "tool_search_call",
+                "call_id": call_id,
+                "id": script.new_id("ts"),
+                "status": "completed",
+                "execution": "client",
+                "arguments": {"query": f"{SERVER} {step.tool}", "limit": 8},
+            }
         script.pending[call_id] = ("call", step.tool)
-        item: dict[str, Any] = {"type": "function_call", "id": script.new_id("fc"), "call_id": call_id,
-                                "status": "completed", "arguments": json.dumps(script.arguments(step))}
+        item: dict[str, Any] = {
+            "type": "function_call",
+            "id": script.new_id("fc"),
+            "call_id": call_id,
+            "status": "completed",
+            "arguments": json.dumps(script.arguments(step)),
+        }
         if step.tool in script.searched:
             item |= {"name": step.tool, "namespace": f"mcp__{SERVER}"}
         else:
@@ -225,8 +264,13 @@ def openai_sse(item: dict[str, Any], model: str) -> Iterator[tuple[str, dict[str
     yield "response.created", {"type": "response.created", "response": response}
     yield "response.output_item.added", {"type": "response.output_item.added", "output_index": 0, "item": item}
     yield "response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item}
-    usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
-             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15}
+    usage = {
+        "input_tokens": 10,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 5,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 15,
+    }
     done = response | {"status": "completed", "output": [item], "usage": usage}
     yield "response.completed", {"type": "response.completed", "response": done}
 
@@ -238,7 +282,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _json(self, status: int, data: Any) -> None:
@@ -249,10 +293,10 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             self._json(200, {"data": [], "models": []})
 
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
             path = self.path.split("?")[0]
             with script.lock:

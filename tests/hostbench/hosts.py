@@ -78,8 +78,9 @@ def _dirs(tmp: Path) -> tuple[Path, Path]:
 
 def _run(args: list[str], env: dict[str, str], cwd: Path, script: Script, home: Path) -> Session:
     try:
-        done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            args, env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"{args[0]} did not finish in {RUN_TIMEOUT} s; replies so far: {script.replies}") from exc
     return Session(script, done.stdout, done.stderr, done.returncode, home, cwd)
@@ -93,9 +94,21 @@ def run_claude(script: Script, tmp: Path, *, server: dict[str, object] | None = 
     allowed = ",".join(f"mcp__{SERVER}__{step.tool}" for step in script.steps)
     with fake_model(script) as url:
         env = base_env(home) | {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "sk-ant-fake-model"}
-        args = [claude, "-p", "Make the images the scripted model asks for.", "--model", MODEL_CLAUDE,
-                "--mcp-config", str(config), "--strict-mcp-config", "--allowedTools", allowed,
-                "--output-format", "stream-json", "--verbose"]
+        args = [
+            claude,
+            "-p",
+            "Make the images the scripted model asks for.",
+            "--model",
+            MODEL_CLAUDE,
+            "--mcp-config",
+            str(config),
+            "--strict-mcp-config",
+            "--allowedTools",
+            allowed,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ]
         return _run(args, env, project, script, home)
 
 
@@ -110,8 +123,12 @@ def codex_provider_toml(url: str) -> str:
 
 def codex_server_toml(server: dict[str, object]) -> str:
     env = server.get("env") or {}
-    lines = [f"[mcp_servers.{SERVER}]", f"command = {json.dumps(server['command'])}",
-             f"args = {json.dumps(server['args'])}", 'default_tools_approval_mode = "approve"']
+    lines = [
+        f"[mcp_servers.{SERVER}]",
+        f"command = {json.dumps(server['command'])}",
+        f"args = {json.dumps(server['args'])}",
+        'default_tools_approval_mode = "approve"',
+    ]
     if env:
         lines.append(f"[mcp_servers.{SERVER}.env]")
         lines.extend(f"{k} = {json.dumps(v)}" for k, v in env.items())  # pyright: ignore
@@ -123,7 +140,9 @@ def run_codex(script: Script, tmp: Path, *, server_toml: str | None = None) -> S
     codex = cli("codex")
     home, project = _dirs(tmp)
     with fake_model(script) as url:
-        text = codex_provider_toml(url) + (server_toml if server_toml is not None else codex_server_toml(server_command()))
+        text = codex_provider_toml(url) + (
+            server_toml if server_toml is not None else codex_server_toml(server_command())
+        )
         (home / ".codex" / "config.toml").write_text(text)
         env = base_env(home) | {"OPENAI_API_KEY": "sk-fake-model"}
         args = [codex, "exec", "--json", "--skip-git-repo-check", "Make the images the scripted model asks for."]

@@ -83,8 +83,12 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with failing_sandbox() as url:
         server = server_command({"RUNAPI_BASE_URL": url, "RUNAPI_API_KEY": "sk-sandbox"})
         server["args"] = ["-m", "runapi_mcp"]
-        failing = _run(host, Script([Step("generate_image", {"prompt": "a kite"})]),
-                       tmp_path_factory.mktemp(f"{host}-fail"), server)
+        failing = _run(
+            host,
+            Script([Step("generate_image", {"prompt": "a kite"})]),
+            tmp_path_factory.mktemp(f"{host}-fail"),
+            server,
+        )
     yield Bench(host, main, failing)
 
 
@@ -92,9 +96,21 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def failing_sandbox() -> Iterator[str]:
     """`runapi-mcp sandbox` on a free port, failing every task it is given."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runapi_mcp", "sandbox", "--port", "0", "--latency", "0.5", "--fault-rate",
-         "fail-task=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runapi_mcp",
+            "sandbox",
+            "--port",
+            "0",
+            "--latency",
+            "0.5",
+            "--fault-rate",
+            "fail-task=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -200,7 +216,9 @@ def test_list_tasks_shows_every_task_of_the_session(bench: Bench) -> None:
 def forced_structured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Script]:
     host: str = request.param
     cli(host)
-    script = Script([Step("generate_image", {"prompt": "a red fox"}), Step("generate_image", {"prompt": "a owl", "wait": False})])
+    script = Script(
+        [Step("generate_image", {"prompt": "a red fox"}), Step("generate_image", {"prompt": "a owl", "wait": False})]
+    )
     server = server_command({"RUNAPI_MCP_STRUCTURED_OUTPUT": "true"})
     _run(host, script, tmp_path_factory.mktemp(f"{host}-structured"), server)
     return host, script
