@@ -237,7 +237,7 @@ class ImageService:
             return await poller.get_task(action, task_id)
 
         async def on_poll(status: TaskStatus | None, polls: int) -> None:
-            await tracker.update(task_id, status)
+            await tracker.update(task_id, status, key)
 
         result = await poll_until_done(
             fetch, schedule=self._schedule, deadline=deadline, on_poll=on_poll, fetch_first=fetch_first
