@@ -29,6 +29,7 @@ from runapi_mcp.hosts.launch import (
 )
 from runapi_mcp.hosts.links import cursor_deeplink, cursor_install_url
 from runapi_mcp.hosts.skill import SKILL_NAME, skill_markdown
+from runapi_mcp.hosts.targets import FREE_WRITING_TOOLS
 
 SERVER_JSON_SCHEMA = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 REPOSITORY_URL = "https://github.com/runapi/runapi-mcp"
@@ -79,6 +80,14 @@ def plugin_mcp_json(version: str) -> dict[str, Any]:
             }
         }
     }
+
+
+def codex_plugin_mcp_json(version: str) -> dict[str, Any]:
+    """Codex's copy also lets get_task (free, but it saves files) run without a prompt, as `init codex` does;
+    paid tools keep asking: installing a plugin is not asking for unprompted spending."""
+    data = plugin_mcp_json(version)
+    data["mcpServers"][SERVER_NAME]["tools"] = {name: {"approval_mode": "approve"} for name in FREE_WRITING_TOOLS}
+    return data
 
 
 def claude_plugin_json(version: str) -> dict[str, Any]:
@@ -242,7 +251,7 @@ def render_manifests(version: str = __version__) -> dict[str, str]:
         f"{CLAUDE_PLUGIN_DIR}/.mcp.json": plugin_mcp,
         f"{CLAUDE_PLUGIN_DIR}/skills/{SKILL_NAME}/SKILL.md": skill,
         f"{CODEX_PLUGIN_DIR}/.codex-plugin/plugin.json": _json(codex_plugin_json(version)),
-        f"{CODEX_PLUGIN_DIR}/.mcp.json": plugin_mcp,
+        f"{CODEX_PLUGIN_DIR}/.mcp.json": _json(codex_plugin_mcp_json(version)),
         f"{CODEX_PLUGIN_DIR}/skills/{SKILL_NAME}/SKILL.md": skill,
         "manifests/server.json": _json(server_json(version)),
         "manifests/examples/README.md": _examples_readme(),

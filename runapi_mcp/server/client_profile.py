@@ -16,9 +16,9 @@ already gives, which their own file tools open: they get no links.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-StructuredSetting = Literal["auto", "true", "false"]
+StructuredSetting = bool | Literal["auto", "true", "false"]
 
 # Clients measured to hand a result to the model with its text and image intact only without
 # structuredContent. Matched on clientInfo.name.
@@ -44,7 +44,7 @@ def result_shape(
     client_version: str | None,
     capabilities: dict[str, Any] | None,
     protocol_version: str | None,
-    setting: StructuredSetting | bool = "auto",
+    setting: StructuredSetting = "auto",
 ) -> ResultShape:
     """The shape of every result on one connection; a pure function of what the client declared.
 
@@ -68,7 +68,7 @@ def result_shape(
     return ResultShape(False, False, f"unknown client {name or '(no clientInfo)'}: text and image are safe everywhere")
 
 
-def _normalise(setting: StructuredSetting | bool) -> StructuredSetting:
+def _normalise(setting: StructuredSetting) -> Literal["auto", "true", "false"]:
     if setting is True:
         return "true"
     if setting is False:
@@ -93,23 +93,26 @@ def shape_result(result: Any, shape: ResultShape) -> Any:
     return _without(result, "structured_content", "structuredContent")
 
 
-def _without_links(result: Any) -> Any:
-    def is_link(block: Any) -> bool:
-        kind = block.get("type") if isinstance(block, dict) else getattr(block, "type", None)  # pyright: ignore
-        return kind == "resource_link"
+def _is_link(block: Any) -> bool:
+    kind: Any = cast(dict[str, Any], block).get("type") if isinstance(block, dict) else getattr(block, "type", None)
+    return kind == "resource_link"
 
+
+def _without_links(result: Any) -> Any:
     if isinstance(result, dict):
-        content: list[Any] = list(result.get("content") or [])  # pyright: ignore[reportUnknownArgumentType]
-        return {**result, "content": [b for b in content if not is_link(b)]}
-    content = getattr(result, "content", None)
-    if not isinstance(content, list) or not any(is_link(b) for b in content):  # pyright: ignore
+        wire = cast(dict[str, Any], result)
+        blocks: list[Any] = list(wire.get("content") or [])
+        return {**wire, "content": [b for b in blocks if not _is_link(b)]}
+    content: Any = getattr(result, "content", None)
+    if not isinstance(content, list) or not any(_is_link(b) for b in cast(list[Any], content)):
         return result
-    return result.model_copy(update={"content": [b for b in content if not is_link(b)]})  # pyright: ignore
+    return result.model_copy(update={"content": [b for b in cast(list[Any], content) if not _is_link(b)]})
 
 
 def _without(item: Any, attribute: str, wire_key: str) -> Any:
     if isinstance(item, dict):
-        return {k: v for k, v in item.items() if k not in (attribute, wire_key)}  # pyright: ignore[reportUnknownVariableType]
+        wire = cast(dict[str, Any], item)
+        return {k: v for k, v in wire.items() if k not in (attribute, wire_key)}
     if getattr(item, attribute, None) is not None:
         return item.model_copy(update={attribute: None})
     return item

@@ -196,9 +196,7 @@ def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
     sock = listen_socket(settings.http_host, settings.http_port)
     url = base_url(sock, settings.http_host)
     if not is_loopback(settings.http_host) and not settings.http_allowed_hosts:
-        log.warning(
-            "Only loopback Host headers are accepted; set RUNAPI_MCP_ALLOWED_HOSTS to the names clients use."
-        )
+        log.warning("Only loopback Host headers are accepted; set RUNAPI_MCP_ALLOWED_HOSTS to the names clients use.")
     log.info("serving MCP over streamable HTTP at %s/mcp (auth: %s)", url, settings.http_auth)
     try:
         uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])

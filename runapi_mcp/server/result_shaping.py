@@ -12,7 +12,7 @@ from runapi_mcp.server.client_profile import ResultShape, StructuredSetting, res
 log = logging.getLogger(__name__)
 
 
-def connection_shape(ctx: ServerRequestContext[Any, Any], setting: StructuredSetting | bool) -> ResultShape:
+def connection_shape(ctx: ServerRequestContext[Any, Any], setting: StructuredSetting) -> ResultShape:
     """The shape for this request's connection, from what the client declared at initialize (or, on
     2026-07-28 connections, in every request's envelope). Cheap and pure, so it is not cached."""
     session = ctx.session
@@ -33,8 +33,8 @@ def connection_shape(ctx: ServerRequestContext[Any, Any], setting: StructuredSet
 class ResultShapeMiddleware:
     """Drops outputSchema and structuredContent for clients where they would displace text and image."""
 
-    def __init__(self, setting: StructuredSetting | bool) -> None:
-        self._setting = setting
+    def __init__(self, setting: StructuredSetting) -> None:
+        self._setting: StructuredSetting = setting
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)

@@ -45,12 +45,21 @@ class AppState:
             owner = owner_id(api_key.get_secret_value())
         hosts = own_origin(self.settings.base_url)
         sources = SourceResolver(
-            client, self.journal, max_bytes=self.settings.max_input_bytes, allow_hosts=hosts,
-            owner=owner, cache=self.upload_cache if owner is None else None,
+            client,
+            self.journal,
+            max_bytes=self.settings.max_input_bytes,
+            allow_hosts=hosts,
+            owner=owner,
+            cache=self.upload_cache if owner is None else None,
         )
         return ImageService(
-            client=client, journal=self.journal, http=self.http, settings=self.settings,
-            sources=sources, owner=owner, sandbox=self.sandbox_url is not None,
+            client=client,
+            journal=self.journal,
+            http=self.http,
+            settings=self.settings,
+            sources=sources,
+            owner=owner,
+            sandbox=self.sandbox_url is not None,
         )
 
 

@@ -59,8 +59,17 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
     ) -> CallToolResult:
         """Text to image with GPT Image 2, paid per image. Saves PNGs in the project."""
         return await _run_job(
-            _ctx(ctx), structured, "text_to_image", prompt, aspect_ratio, output_resolution, count, (), wait,
-            output_dir, idempotency_key,
+            _ctx(ctx),
+            structured,
+            "text_to_image",
+            prompt,
+            aspect_ratio,
+            output_resolution,
+            count,
+            (),
+            wait,
+            output_dir,
+            idempotency_key,
         )
 
     async def edit_image(
@@ -82,8 +91,17 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
     ) -> CallToolResult:
         """Edit or combine 1-16 images by instruction, paid per image. Saves PNGs in the project."""
         return await _run_job(
-            _ctx(ctx), structured, "edit_image", prompt, aspect_ratio, output_resolution, 1, tuple(images), wait,
-            output_dir, idempotency_key,
+            _ctx(ctx),
+            structured,
+            "edit_image",
+            prompt,
+            aspect_ratio,
+            output_resolution,
+            1,
+            tuple(images),
+            wait,
+            output_dir,
+            idempotency_key,
         )
 
     async def get_task(
@@ -118,7 +136,7 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
             files = ", ".join(str(i.get("path")) for i in e.images if i.get("path")) or "no files saved"
             prompt = str(e.params.get("prompt", ""))[:60]
             tid = e.task_id or f"(no id; idempotency_key {e.idempotency_key})"
-            lines.append(f"{tid} {e.action} {e.status} \"{prompt}\" {files}")
+            lines.append(f'{tid} {e.action} {e.status} "{prompt}" {files}')
         return "\n".join(lines)
 
     async def get_pricing(

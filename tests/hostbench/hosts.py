@@ -135,15 +135,18 @@ def codex_server_toml(server: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_codex(script: Script, tmp: Path, *, server_toml: str | None = None) -> Session:
-    """`codex exec`; `server_toml` replaces our server's table (e.g. with what `init codex` wrote)."""
+def run_codex(script: Script, tmp: Path, *, server_toml: str | None = None, path_prefix: Path | None = None) -> Session:
+    """`codex exec`; `server_toml` replaces our server's table (e.g. with what `init codex` wrote). What is
+    already in the config.toml (a plugin install's record) stays, after the provider."""
     codex = cli("codex")
     home, project = _dirs(tmp)
+    config = home / ".codex" / "config.toml"
+    existing = config.read_text() if config.exists() else ""
     with fake_model(script) as url:
-        text = codex_provider_toml(url) + (
-            server_toml if server_toml is not None else codex_server_toml(server_command())
-        )
-        (home / ".codex" / "config.toml").write_text(text)
+        ours = server_toml if server_toml is not None else codex_server_toml(server_command())
+        config.write_text(codex_provider_toml(url) + ours + "\n" + existing)
         env = base_env(home) | {"OPENAI_API_KEY": "sk-fake-model"}
+        if path_prefix is not None:
+            env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
         args = [codex, "exec", "--json", "--skip-git-repo-check", "Make the images the scripted model asks for."]
         return _run(args, env, project, script, home)
