@@ -1,4 +1,8 @@
-"""Applies client_profile's decision on the wire: tools/list and tools/call, per connection."""
+"""Applies client_profile's decision on the wire, per connection.
+
+ToolSurface (middleware.py) asks `structured_for` whether a client gets structuredContent and output
+schemas; this middleware, placed inside it, drops resource links for hosts that only turn them into text.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-from runapi_mcp.server.client_profile import ResultShape, StructuredSetting, result_shape, shape_result, shape_tools
+from runapi_mcp.server.client_profile import ResultShape, StructuredSetting, result_shape, shape_result
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +34,17 @@ def connection_shape(ctx: ServerRequestContext[Any, Any], setting: StructuredSet
     return shape
 
 
-class ResultShapeMiddleware:
-    """Drops outputSchema and structuredContent for clients where they would displace text and image."""
-
+class ResultShaping:
     def __init__(self, setting: StructuredSetting) -> None:
         self._setting: StructuredSetting = setting
 
+    def structured_for(self, ctx: ServerRequestContext[Any, Any]) -> bool:
+        return connection_shape(ctx, self._setting).structured
+
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
-        if ctx.method not in ("tools/list", "tools/call") or result is None:
+        if ctx.method != "tools/call" or result is None:
             return result
         shape = connection_shape(ctx, self._setting)
-        if ctx.method == "tools/call":
-            return shape_result(result, shape)
-        tools: Any = result.get("tools") if isinstance(result, dict) else getattr(result, "tools", None)
-        if not isinstance(tools, list) or shape.output_schema:
-            return result
-        shaped = shape_tools(tools, shape)  # pyright: ignore[reportUnknownArgumentType]
-        if isinstance(result, dict):
-            return {**result, "tools": shaped}
-        return result.model_copy(update={"tools": shaped})
+        # Structured content stays for ToolSurface to decide on; only the links are this tier's job.
+        return shape_result(result, ResultShape(True, True, shape.reason, resource_links=shape.resource_links))

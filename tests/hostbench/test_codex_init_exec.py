@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runapi_mcp.hosts import apply_init, plan_init
+from runapi_mcp.install import apply_init, plan_init
 from tests.hostbench.fake_model import Script, Step
 from tests.hostbench.hosts import cli, run_codex
 
