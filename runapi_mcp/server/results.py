@@ -110,7 +110,8 @@ def _next_step(task: TaskOutcome) -> str | None:
     if task.next_hint:
         return task.next_hint
     if task.status == "completed" and task.task_id and task.images:
-        return f'to change it, edit_image with images=["task:{task.task_id}"]'
+        # The id is on the task's first line; repeating it would cost ~20 tokens per result.
+        return 'to edit it, pass images=["task:<task id>"] to edit_image'
     return None
 
 

@@ -149,7 +149,7 @@ def _assert_complete_image_text(bench: Bench, reply: Reply) -> str:
     assert (bench.main.project / saved.group(1)).is_file()
     assert URL.search(text) and "expires 20" in text
     assert "Cost: $0.06" in text
-    assert f'images=["task:{task_id}"]' in text  # the next step: how to edit this result
+    assert 'Next: to edit it, pass images=["task:<task id>"] to edit_image.' in text
     assert not text.lstrip().startswith("{"), "the JSON displaced our text"
     assert reply.is_error in (False, None)
     return task_id
@@ -244,6 +244,6 @@ def test_forced_structured_output_displaces_our_text_yet_the_json_is_complete_on
     assert any("SANDBOX" in note for note in data["notes"])
     task = data["tasks"][0]
     assert task["status"] == "completed" and task["images"][0]["url"] and task["cost_usd"] == 0.06
-    assert task["next_step"] == f'to change it, edit_image with images=["task:{task["task_id"]}"]'
+    assert task["next_step"] == 'to edit it, pass images=["task:<task id>"] to edit_image'
     waiting = _json_part(pending)["tasks"][0]
     assert waiting["next_action"] == "get_task" and "wait=true" in waiting["next_step"]
