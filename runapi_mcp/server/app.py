@@ -16,10 +16,11 @@ from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools
 from runapi_mcp.settings import Settings
 
+# Codex shows only the first line, cut at 250 characters, until a tool search: the essentials go there.
 INSTRUCTIONS = """\
-GPT Image 2 via RunAPI, paid per image (get_pricing first for big jobs; start with count=1); PNGs are saved \
-in the project; finish an unfinished task with get_task(task_id, wait=true), never create it again; edit a \
-result with edit_image(images=["task:<task_id>"]).
+GPT Image 2 via RunAPI, paid per image (start with count=1; get_pricing for big jobs); PNGs are saved in the \
+project; finish a task with get_task(task_id, wait=true), never create it again; edit a result: \
+images=["task:<task_id>"].
 A create with no answer: call it again with the same idempotency_key (no double charge). URLs expire in 7 days."""
 
 

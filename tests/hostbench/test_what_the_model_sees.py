@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from runapi_mcp.server.app import INSTRUCTIONS
 from tests.hostbench.fake_model import Reply, Script, Step
 from tests.hostbench.hosts import Session, cli, codex_server_toml, run_claude, run_codex, server_command
 
@@ -247,3 +248,39 @@ def test_forced_structured_output_displaces_our_text_yet_the_json_is_complete_on
     assert task["next_step"] == 'to edit it, pass images=["task:<task id>"] to edit_image'
     waiting = _json_part(pending)["tasks"][0]
     assert waiting["next_action"] == "get_task" and "wait=true" in waiting["next_step"]
+
+
+def _generate_image_schema(bench: Bench) -> dict[str, Any]:
+    """generate_image as the host presented it to the model after the tool search."""
+    for request in bench.main.script.requests:
+        body = request["body"]
+        for tool in body.get("tools", []):  # Claude Code: loaded tools join the tool list
+            if tool.get("name") == "mcp__runapi__generate_image":
+                return tool["input_schema"]
+        for item in body.get("input", []):  # Codex: the tool search output carries the namespace's tools
+            if item.get("type") == "tool_search_output":
+                for namespace in item.get("tools", []):
+                    for tool in namespace.get("tools", []):
+                        if tool.get("name") == "generate_image":
+                            return tool["parameters"]
+    raise AssertionError(f"{bench.host} never showed the model generate_image's schema")
+
+
+def test_the_model_sees_the_bounds_in_words_even_where_the_host_strips_them_from_the_schema(bench: Bench) -> None:
+    properties = _generate_image_schema(bench)["properties"]
+    assert "1-4" in properties["count"]["description"]
+    assert "Default true" in properties["wait"]["description"]
+    if bench.host == "codex":  # what the descriptions make up for
+        assert "maximum" not in properties["count"] and "default" not in properties["wait"]
+
+
+def test_the_model_sees_the_essentials_in_the_first_line_of_the_instructions(bench: Bench) -> None:
+    first_line = INSTRUCTIONS.splitlines()[0]
+    for essential in ("paid per image", "get_task(task_id, wait=true)", 'images=["task:<task_id>"]', "count=1"):
+        assert essential in first_line
+    assert len(first_line) <= 247, "Codex cuts the line at 250 characters (247 and '...')"
+    seen = [json.dumps(request["body"]) for request in bench.main.script.requests]
+    if bench.host == "codex":  # Codex lists deferred namespaces with the first line only
+        assert any(json.dumps(f"- mcp__runapi: {first_line}\n")[1:-1] in body for body in seen)
+    else:
+        assert any(json.dumps(INSTRUCTIONS)[1:-1] in body for body in seen)
