@@ -6,8 +6,8 @@ CLIs and a scripted model, tests/hostbench):
   no image becomes the JSON alone. Up to 2.1.126 only the JSON reached the model.
 - Codex 0.128-0.171 sends the model only the JSON: no text, no image, no link.
 - Without `structuredContent` both pass the text, the image and the link intact.
-So structured content goes only to clients that hand the whole result to code (the MCP Python SDK's own
-client); every host and every unknown client gets text + image + link, and no output schema (the
+So structured content goes only to clients with no model in between (the MCP Python SDK's own client,
+the MCP Inspector's CLI); every host and every unknown client gets text + image + link, and no output schema (the
 protocol requires structured content wherever a tool advertises one). The setting overrides.
 Both measured hosts turn a resource link into text (49-65 tokens) repeating the saved path the text
 already gives, which their own file tools open: they get no links.
@@ -26,9 +26,10 @@ DISPLACING_HOSTS = {
     "claude-code": "Claude Code drops the text blocks when structuredContent is present",
     "codex-mcp-client": "Codex passes the model only structuredContent (no text, no image)",
 }
-# Clients that give the caller's code the whole CallToolResult: structured content is useful and costs
-# no model tokens there. "mcp" is the MCP Python SDK's default clientInfo name.
-PROGRAMMATIC_CLIENTS = frozenset({"mcp"})
+# Clients with no model in between: they hand the whole CallToolResult to code or show all of it to a
+# developer, so structured content costs nothing there. "mcp" is the MCP Python SDK's default clientInfo
+# name; "inspector-cli" the MCP Inspector's CLI (2.12).
+PROGRAMMATIC_CLIENTS = frozenset({"mcp", "inspector-cli"})
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def result_shape(
     if name in DISPLACING_HOSTS:
         return ResultShape(False, False, DISPLACING_HOSTS[name], resource_links=False)
     if name in PROGRAMMATIC_CLIENTS:
-        return ResultShape(True, True, f"{name} hands the whole result to code")
+        return ResultShape(True, True, f"{name} passes the whole result on, with no model in between")
     return ResultShape(False, False, f"unknown client {name or '(no clientInfo)'}: text and image are safe everywhere")
 
 
