@@ -1,7 +1,9 @@
 """The one result shape for generate_image, edit_image and get_task.
 
 Text first and complete on its own (hosts differ in what else they show), then one small preview per
-image, a resource link per image, and structured content matching the published output schema.
+image, a resource link per image, and structured content matching the published output schema, itself
+complete without the text (next step, notes). What of this each client receives is decided per client
+(client_profile.py) and applied at the wire.
 """
 
 from __future__ import annotations
