@@ -9,7 +9,9 @@ import httpx2
 from mcp.server import MCPServer
 
 from runapi_mcp import __version__
+from runapi_mcp.server.login_gate import SignInGate
 from runapi_mcp.server.middleware import ToolSurface
+from runapi_mcp.server.prompts import PromptLibrary
 from runapi_mcp.server.resources import register_resources
 from runapi_mcp.server.result_shaping import ResultShaping
 from runapi_mcp.server.state import AppState, open_state
@@ -40,6 +42,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     )
     shaping = ResultShaping(settings.structured_output)  # what each client's results carry: client_profile.py
     mcp.middleware.extend([ToolSurface(mcp.list_tools, shaping.structured_for), shaping])
+    mcp.middleware.extend((SignInGate(), PromptLibrary()))  # inside ToolSurface: tools/list stays as it is
     register_tools(mcp)
     register_resources(mcp)
     return mcp
