@@ -36,8 +36,10 @@ def cli(name: str) -> str:
 
 
 def cli_version(path: str) -> str:
+    """`2.1.332 (Claude Code)` and `codex-cli 0.171.0` both carry the version as the one dotted word."""
     done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
-    return done.stdout.strip().split()[-1] if done.stdout.strip() else "unknown"
+    words = [w for w in done.stdout.split() if w[:1].isdigit() and "." in w]
+    return words[0] if words else "unknown"
 
 
 @dataclass
