@@ -104,7 +104,7 @@ def _check(
     target = _parse(url, ctx)
     if _allowed(target, allow_hosts):
         return
-    shown = _shorten(url)
+    shown = display_url(url)
     if target.ip is not None:
         reason = refusal_reason(target.ip)
         if reason:
@@ -123,7 +123,7 @@ def _check(
 
 
 def _parse(url: str, ctx: _Context) -> _Target:
-    shown = _shorten(url)
+    shown = display_url(url)
 
     def bad(why: str) -> InputError:
         return InputError(f"{ctx.what} '{shown}' cannot be used: {why}. {ctx.hint}")
@@ -268,7 +268,3 @@ def _system_resolve(host: str, port: int) -> list[str]:
 
 def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
-
-
-def _shorten(url: str) -> str:
-    return display_url(url)
