@@ -7,6 +7,7 @@ the sandbox, since nothing can be fetched offline; the plugin's files are used a
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,8 +37,6 @@ def test_the_installed_codex_plugin_runs_get_task_unprompted_and_asks_for_paid_t
     home = tmp_path / "run" / "home"
     (home / ".codex").mkdir(parents=True)
     env = base_env(home) | {"PATH": f"{shim_dir}:{base_env(home)['PATH']}"}
-    import subprocess
-
     for args in (["plugin", "marketplace", "add", str(repo)], ["plugin", "add", "runapi@runapi-mcp"]):
         done = subprocess.run([codex, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90)
         assert done.returncode == 0, done.stdout + done.stderr
