@@ -71,7 +71,8 @@ class Settings(BaseModel):
 
     # Results
     preview_max_side: Annotated[PreviewSide, BeforeValidator(values.preview)] = 512  # 0 turns previews off
-    structured_output: Flag = True
+    # "auto": structuredContent only for clients that keep the text and image beside it (server/client_profile.py)
+    structured_output: Annotated[bool | Literal["auto"], BeforeValidator(values.boolean_or_auto)] = "auto"
 
     # Transports
     transport: Transport = "stdio"

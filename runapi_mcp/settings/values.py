@@ -21,6 +21,20 @@ _FALSE = ("0", "false", "no", "off")
 LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 
 
+def boolean_or_auto(value: Any) -> Any:
+    """true, false, or auto (the server decides per client)."""
+    if not isinstance(value, str):
+        return value
+    word = value.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise field_error(f"must be auto, true or false, not {value!r}")
+
+
 def boolean(value: Any) -> Any:
     if not isinstance(value, str):
         return value

@@ -50,7 +50,6 @@ NO_SHARED_JOURNAL = (
     "RUNAPI_MCP_DATABASE_URL (the postgresql run of this test)"
 )
 NO_HOSTED_IMAGES = "each replica downloads and saves its own copy of every image (issue 12 item 2)"
-SHORT_TASK_ID = "progress messages name 8 characters of the task id (issue 12 item 3)"
 
 
 @dataclass
@@ -230,9 +229,8 @@ def test_a_replica_killed_mid_wait_loses_no_task_and_the_retry_with_its_key_pays
 
 
 def test_the_first_progress_notification_of_a_call_names_its_full_task_id(
-    request: pytest.FixtureRequest, deployment: Deployment
+    deployment: Deployment,
 ) -> None:
-    request.applymarker(pytest.mark.xfail(strict=True, reason=SHORT_TASK_ID))
     record = deployment.record
     task_id = record.ledger["idempotency_keys"][scenario.KILLED_KEY]["task_id"]
     assert record.killed_progress, "the killed call had sent progress before it died"
