@@ -42,6 +42,8 @@ TimeoutSeconds = Annotated[float, Field(ge=1, le=600, allow_inf_nan=False)]
 PollInitialSeconds = Annotated[float, Field(ge=0.001, le=60, allow_inf_nan=False)]
 PollMaxSeconds = Annotated[float, Field(ge=0.001, le=120, allow_inf_nan=False)]
 ByteLimit = Annotated[int, Field(gt=0, le=1024 * MIB)]
+# Spend limits in USD (None: no limit). A cap of 0 refuses every paid call.
+UsdLimit = Annotated[float | None, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 # 0 turns previews off; otherwise the longest side in pixels.
 PreviewSide = Annotated[int, Field(ge=0, le=2048), AfterValidator(_preview_side)]
 
@@ -72,6 +74,9 @@ class CoreConfig(BaseModel):
     poll_initial_seconds: PollInitialSeconds = 3.0
     poll_max_seconds: PollMaxSeconds = 3.0
     preview_max_side: PreviewSide = 512
+    max_cost_per_call: UsdLimit = None
+    daily_budget: UsdLimit = None
+    confirm_above: UsdLimit = None
 
     @property
     def roots(self) -> tuple[Path, ...]:

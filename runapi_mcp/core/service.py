@@ -26,6 +26,7 @@ from runapi_mcp.core.journal import LOCAL_OWNER, Journal, SourceRef, TaskParams,
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
 from runapi_mcp.core.saving import ResultSaver, files_present, outcome_from_row
 from runapi_mcp.core.sources import SourceResolver
+from runapi_mcp.core.spending import SpendLedger, SpendLimits, SpendToday, call_keys, estimate, may_charge
 from runapi_mcp.core.types import JobOutcome, TaskOutcome, TaskRun, Workspace
 from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RunAPIClient
@@ -55,6 +56,7 @@ class ImageService:
         saver = ResultSaver(http, config, allow_hosts=own_origin(config.base_url), sandbox=sandbox)
         schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds)
         self._creator = TaskCreator(client, journal, owner)
+        self._spend = SpendLedger(journal, SpendLimits.of(config), owner)
         self._follower = TaskFollower(client, journal, saver, schedule)
 
     # ---- generate and edit ------------------------------------------------------------------
@@ -63,7 +65,7 @@ class ImageService:
         folder = await anyio.to_thread.run_sync(self._folder, job.output_dir, workspace)
         deadline = self._deadline(job.wait)
         call_key = job.idempotency_key or f"runapi-mcp-{uuid.uuid4()}"
-        keys = [call_key] if job.count == 1 else [f"{call_key}#{i + 1}" for i in range(job.count)]
+        keys = call_keys(call_key, job.count)
         rows = [await self._journal.get_by_key(key, owner=self._owner) for key in keys]
         request = await anyio.to_thread.run_sync(_request_of, job)
         for key, row in zip(keys, rows, strict=True):
@@ -77,6 +79,7 @@ class ImageService:
             prompt=job.prompt, aspect_ratio=job.aspect_ratio, output_resolution=job.output_resolution, sources=sources
         )
         runs = [TaskRun(job.action, key, params, folder, call_key=call_key) for key in keys]
+        await self._reserve(job, [key for key, row in zip(keys, rows, strict=True) if may_charge(row)])
         tracker = ProgressTracker(progress, len(runs), deadline)
         settled = await gather_settled(
             [
@@ -95,6 +98,12 @@ class ImageService:
                 tasks.append(TaskOutcome(action=run.action, idempotency_key=run.idempotency_key, task_id=None,
                                          status="rejected", error=str(item), cause=item))
         return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox)
+
+    async def _reserve(self, job: ImageJob, fresh: list[str]) -> None:
+        """Hold the estimate of the tasks this call may create against the spend limits, or refuse them all."""
+        if self._spend.limits.any and fresh:
+            planned = await estimate(self._client, job.action, job.output_resolution, len(fresh))
+            await self._spend.reserve(fresh, planned)
 
     async def _sources(self, job: ImageJob, row: TaskRow | None, workspace: Workspace) -> tuple[SourceRef, ...]:
         """A retried edit sends the very URLs its first attempt sent: a fresh upload would be a new URL,
@@ -166,6 +175,9 @@ class ImageService:
 
     async def balance(self) -> Balance:
         return await self._client.balance()
+
+    async def spent_today(self) -> SpendToday:
+        return await self._spend.today()
 
     async def list_tasks(self, *, limit: int, status: TaskState | None) -> list[TaskRow]:
         return await self._journal.recent(limit=limit, status=status, owner=self._owner)

@@ -21,6 +21,7 @@ from runapi_mcp.runapi.models import AspectRatio, OutputResolution
 from runapi_mcp.server.deps import AppContext, CallWorkspace, FreeService, PaidService, app_state
 from runapi_mcp.server.errors import explain
 from runapi_mcp.server.results import ImageJobResult, build_result
+from runapi_mcp.server.spending import EditApproval, GenerateApproval, balance_line
 from runapi_mcp.server.state import AppState
 
 Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
@@ -52,6 +53,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         ctx: AppContext,
         service: PaidService,
         workspace: CallWorkspace,
+        approval: GenerateApproval,  # asks the user first when the estimate passes RUNAPI_MCP_CONFIRM_ABOVE
         prompt: Prompt,
         aspect_ratio: Ratio = None,
         output_resolution: Resolution = None,
@@ -73,6 +75,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         ctx: AppContext,
         service: PaidService,
         workspace: CallWorkspace,
+        approval: EditApproval,
         prompt: Annotated[str, Field(min_length=1, description="The change to make.")],
         images: Annotated[
             list[str],
@@ -159,7 +162,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         return (
             f"Balance {usd(balance.balance_cents)} (paid {usd(balance.paid_balance_cents)}, "
             f"bonus {usd(balance.bonus_balance_cents)}); spent today {usd(balance.spent_cents_today)}, "
-            f"in total {usd(balance.spent_cents_total)}."
+            f"in total {usd(balance.spent_cents_total)}. {await balance_line(service)}"
         )
 
     mcp.add_tool(generate_image, title="Generate image", annotations=_PAID)

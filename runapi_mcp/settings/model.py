@@ -20,6 +20,7 @@ from runapi_mcp.core.config import (
     PollMaxSeconds,
     PreviewSide,
     TimeoutSeconds,
+    UsdLimit,
     WaitSeconds,
     check_poll,
     rule_error,
@@ -38,6 +39,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 Flag = Annotated[bool, BeforeValidator(values.boolean)]
 Folder = Annotated[Path, BeforeValidator(values.path)]
 Megabytes = Annotated[ByteLimit, BeforeValidator(values.megabytes)]
+Usd = Annotated[UsdLimit, BeforeValidator(values.usd)]
 
 
 class Settings(BaseModel):
@@ -73,6 +75,11 @@ class Settings(BaseModel):
     preview_max_side: Annotated[PreviewSide, BeforeValidator(values.preview)] = 512  # 0 turns previews off
     # "auto": structuredContent only for clients that keep the text and image beside it (server/client_profile.py)
     structured_output: Annotated[bool | Literal["auto"], BeforeValidator(values.boolean_or_auto)] = "auto"
+
+    # Spend limits in USD, per owner (each key in per-request mode); unset: no limit.
+    max_cost_per_call: Usd = None
+    daily_budget: Usd = None  # per UTC day, through this server (every process sharing its journal)
+    confirm_above: Usd = None  # ask the user (form elicitation) before a call estimated above this
 
     # Transports
     transport: Transport = "stdio"
@@ -146,6 +153,9 @@ class Settings(BaseModel):
             poll_initial_seconds=self.poll_initial_seconds,
             poll_max_seconds=self.poll_max_seconds,
             preview_max_side=self.preview_max_side,
+            max_cost_per_call=self.max_cost_per_call,
+            daily_budget=self.daily_budget,
+            confirm_above=self.confirm_above,
         )
 
     @classmethod

@@ -171,3 +171,17 @@ def state_keys(value: Any) -> Any:
     if any(len(key.encode()) < 32 for key in keys):
         raise field_error("takes comma-separated secrets of 32+ characters each")
     return tuple(SecretStr(key) for key in keys)
+
+
+def usd(value: Any) -> Any:
+    """An amount in US dollars: 2, 2.50 or $2.50."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().removeprefix("$").strip()
+    try:
+        amount = float(text)
+    except ValueError:
+        raise field_error(f"must be an amount in US dollars such as 2.50, not {value!r}") from None
+    if amount != amount or amount in (float("inf"), float("-inf")) or amount < 0:
+        raise field_error(f"must be an amount in US dollars of 0 or more, not {value!r}")
+    return amount
