@@ -1,0 +1,78 @@
+"""The daily budget holds across processes: 8 calls racing from two real server processes that share one
+journal never create more than the budget allows, and the calls over it create nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+
+from runapi_mcp.sandbox import SandboxConfig, SandboxThread
+from tests.reliability.helpers import child_env, server_process
+from tests.server.helpers import text_of
+
+pytestmark = pytest.mark.anyio
+
+CALLS_PER_SERVER = 4
+PRICE_CENTS = 6  # the sandbox's 1k price
+AFFORDABLE = 5  # of the 8 calls
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxThread]:
+    with SandboxThread(SandboxConfig(latency=0.3, balance_cents=100_000)) as sb:
+        yield sb
+
+
+async def test_eight_calls_racing_from_two_servers_never_pass_the_shared_daily_budget(
+    tmp_path: Path, sandbox: SandboxThread
+) -> None:
+    env = child_env(
+        tmp_path,
+        RUNAPI_BASE_URL=sandbox.url,
+        RUNAPI_API_KEY="sk-two-servers-budget",
+        RUNAPI_MCP_STATE_DIR=str(tmp_path / "shared-state"),
+        RUNAPI_MCP_DAILY_BUDGET=f"{AFFORDABLE * PRICE_CENTS / 100:.2f}",
+        RUNAPI_MCP_POLL_INITIAL_SECONDS="0.02",
+        RUNAPI_MCP_POLL_MAX_SECONDS="0.1",
+        RUNAPI_MCP_PREVIEW="off",
+    )
+    texts: dict[str, tuple[bool, str]] = {}
+    with server_process(tmp_path, "left", env) as (left, _), server_process(tmp_path, "right", env) as (right, _):
+        clients: list[Client] = []
+        async with (
+            Client(f"{left}/mcp", read_timeout_seconds=60) as a,
+            Client(f"{right}/mcp", read_timeout_seconds=60) as b,
+        ):
+            clients = [a, b]
+            # Both servers have their journal connection and reservation table before the race starts.
+            for client in clients:
+                await client.call_tool("get_balance", {})
+            with anyio.fail_after(90):
+                async with anyio.create_task_group() as group:
+                    for side, client in zip(("left", "right"), clients, strict=True):
+                        for i in range(CALLS_PER_SERVER):
+
+                            async def one(name: str = f"{side} {i}", client: Client = client) -> None:
+                                result = await client.call_tool("generate_image", {"prompt": name})
+                                texts[name] = (bool(result.is_error), text_of(result))
+
+                            group.start_soon(one)
+        ledger = sandbox.ledger()
+    succeeded = [name for name, (error, _) in texts.items() if not error]
+    refused = {name: text for name, (error, text) in texts.items() if error}
+    assert len(texts) == 2 * CALLS_PER_SERVER
+    assert len(succeeded) == AFFORDABLE, texts
+    for name, text in refused.items():
+        assert "RUNAPI_MCP_DAILY_BUDGET" in text and "Nothing was created" in text, (name, text)
+    made = {task["id"] for task in ledger["tasks"]}
+    assert len(made) == AFFORDABLE
+    with sqlite3.connect(tmp_path / "shared-state" / "journal.sqlite3") as conn:
+        journal = dict(conn.execute("SELECT task_id, status FROM tasks").fetchall())
+        reserved = conn.execute("SELECT COUNT(*), SUM(amount_cents) FROM spend_reservations").fetchone()
+    assert set(journal) == made and set(journal.values()) == {"completed"}
+    assert tuple(reserved) == (AFFORDABLE, AFFORDABLE * PRICE_CENTS)
