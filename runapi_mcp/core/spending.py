@@ -223,18 +223,24 @@ class SpendLedger:
     def _lock(self) -> list[Statement]:
         """PostgreSQL runs this transaction at READ COMMITTED: serialise one owner's reservations explicitly."""
         if _is_postgres(self._engine):
-            return [Statement("SELECT pg_advisory_xact_lock(hashtext(?))", (f"runapi-mcp-spend:{self._owner}",))]
+            return [_advisory_lock(f"runapi-mcp-spend:{self._owner}")]
         return []
 
     async def _ensure_table(self) -> None:
         if self._engine in _ready:
             return
-        await self._engine.run([Statement(sql) for sql in _SCHEMA], transaction=True)
+        # Replicas starting together would race on PostgreSQL's catalog even with IF NOT EXISTS: one at a time.
+        lock = [_advisory_lock("runapi-mcp-spend-schema")] if _is_postgres(self._engine) else []
+        await self._engine.run([*lock, *(Statement(sql) for sql in _SCHEMA)], transaction=True)
         _ready.add(self._engine)
 
 
 def _day(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+
+
+def _advisory_lock(name: str) -> Statement:
+    return Statement("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
 
 
 def _is_postgres(engine: Engine) -> bool:
