@@ -28,9 +28,15 @@ def sandbox() -> Iterator[SandboxThread]:
         yield sb
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
 async def test_eight_calls_racing_from_two_servers_never_pass_the_shared_daily_budget(
-    tmp_path: Path, sandbox: SandboxThread
+    tmp_path: Path, sandbox: SandboxThread, database_url: str | None
 ) -> None:
+    shared = {"RUNAPI_MCP_DATABASE_URL": database_url} if database_url else {}
     env = child_env(
         tmp_path,
         RUNAPI_BASE_URL=sandbox.url,
@@ -40,6 +46,7 @@ async def test_eight_calls_racing_from_two_servers_never_pass_the_shared_daily_b
         RUNAPI_MCP_POLL_INITIAL_SECONDS="0.02",
         RUNAPI_MCP_POLL_MAX_SECONDS="0.1",
         RUNAPI_MCP_PREVIEW="off",
+        **shared,
     )
     texts: dict[str, tuple[bool, str]] = {}
     with server_process(tmp_path, "left", env) as (left, _), server_process(tmp_path, "right", env) as (right, _):
@@ -71,8 +78,22 @@ async def test_eight_calls_racing_from_two_servers_never_pass_the_shared_daily_b
         assert "RUNAPI_MCP_DAILY_BUDGET" in text and "Nothing was created" in text, (name, text)
     made = {task["id"] for task in ledger["tasks"]}
     assert len(made) == AFFORDABLE
-    with sqlite3.connect(tmp_path / "shared-state" / "journal.sqlite3") as conn:
-        journal = dict(conn.execute("SELECT task_id, status FROM tasks").fetchall())
-        reserved = conn.execute("SELECT COUNT(*), SUM(amount_cents) FROM spend_reservations").fetchone()
+    journal, reserved = _journal_rows(tmp_path, database_url)
     assert set(journal) == made and set(journal.values()) == {"completed"}
     assert tuple(reserved) == (AFFORDABLE, AFFORDABLE * PRICE_CENTS)
+
+
+def _journal_rows(tmp_path: Path, database_url: str | None) -> tuple[dict[str, str], tuple[object, ...]]:
+    """Each task's status, and (count, total) of the reservations, read straight from the shared database."""
+    tasks = "SELECT task_id, status FROM tasks"
+    reservations = "SELECT COUNT(*), SUM(amount_cents) FROM spend_reservations"
+    if database_url is None:
+        with sqlite3.connect(tmp_path / "shared-state" / "journal.sqlite3") as conn:
+            return dict(conn.execute(tasks).fetchall()), tuple(conn.execute(reservations).fetchone())
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = {str(k): str(v) for k, v in conn.execute(tasks).fetchall()}
+        found = conn.execute(reservations).fetchone()
+        assert found is not None
+        return rows, (found[0], float(found[1]))
