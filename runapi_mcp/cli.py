@@ -1,4 +1,4 @@
-"""runapi-mcp's command line: serve (the default), sandbox, demo, init, doctor.
+"""runapi-mcp's command line: serve (the default), sandbox, demo, init, doctor, gallery.
 
 Subcommands import their modules only when chosen: a host starts `runapi-mcp` for every session, and
 the serve path must not pay for the sandbox's or init's imports.
@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 from runapi_mcp import __version__
 
-COMMANDS = ("serve", "sandbox", "demo", "init", "doctor")
+COMMANDS = ("serve", "sandbox", "demo", "init", "doctor", "gallery")
 
 
 def _serve_parser(prog: str = "runapi-mcp") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="MCP server for RunAPI's GPT Image 2. Serves MCP over stdio unless told otherwise. "
-        "Other commands: sandbox, demo, init, doctor (runapi-mcp COMMAND --help).",
+        "Other commands: sandbox, demo, init, doctor, gallery (runapi-mcp COMMAND --help).",
     )
     parser.add_argument("--version", action="version", version=f"runapi-mcp {__version__}")
     parser.add_argument("--transport", choices=("stdio", "http"), help="stdio (default) or streamable HTTP")
@@ -63,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         add_arguments(parser)
         return run(parser.parse_args(rest))
+    if command == "gallery":
+        from runapi_mcp.gallery import cli as gallery_cli
+
+        parser = argparse.ArgumentParser(
+            prog="runapi-mcp gallery", description="A read-only local web page of your generated images."
+        )
+        gallery_cli.add_arguments(parser)
+        return gallery_cli.run(parser.parse_args(rest))
     return _serve(_serve_parser().parse_args(rest))
 
 
