@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.journal import Journal, JournalError
+from runapi_mcp.core.errors import InputError, JournalError
+from runapi_mcp.core.journal import Journal
 from runapi_mcp.core.previews import make_preview
 from runapi_mcp.gallery.files import ImageFiles, Refused
 from runapi_mcp.gallery.records import GalleryItem, gallery_item, gallery_items
@@ -97,7 +97,9 @@ class GalleryApp:
     async def _route(self, rest: list[str]) -> Response:
         if len(rest) == 1 and rest[0] in _STATIC:
             name, content_type = _STATIC[rest[0]]
-            return Response(resources.files(__package__).joinpath("static", name).read_bytes(), media_type=content_type)
+            return Response(
+                resources.files("runapi_mcp.gallery").joinpath("static", name).read_bytes(), media_type=content_type
+            )
         if rest == ["api", "items"]:
             return await self._items()
         if len(rest) == 3 and rest[0] in ("image", "thumb") and rest[2].isdigit():
@@ -158,4 +160,4 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 def static_path(name: str) -> Path:
     """Where a packaged page file lives (for tests and the README)."""
-    return Path(str(resources.files(__package__).joinpath("static", name)))
+    return Path(str(resources.files("runapi_mcp.gallery").joinpath("static", name)))
