@@ -21,7 +21,7 @@ from runapi_mcp.server.errors import explain_arguments
 from runapi_mcp.server.schema import compact_schema, inline_refs
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools, request_key
-from runapi_mcp.server.viewer import APP_ONLY_TOOLS, AppsGate, viewer_extension
+from runapi_mcp.server.viewer import install_viewer_gate, viewer_extensions
 from runapi_mcp.settings import Settings
 
 INSTRUCTIONS = """\
@@ -77,10 +77,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-        # The MCP Apps viewer; the gate keeps it (and its app-only tools) out of sight of clients without Apps.
-        extensions=[viewer_extension()],
-        middleware=[AppsGate(APP_ONLY_TOOLS)],
+        extensions=viewer_extensions(),  # the MCP Apps viewer
     )
+    install_viewer_gate(mcp)  # clients without MCP Apps never see the viewer
     register_tools(mcp, structured=settings.structured_output)
     _register_resources(mcp)
     return mcp
