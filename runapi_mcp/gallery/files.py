@@ -67,18 +67,22 @@ class ImageFiles:
 
     def read(self, recorded: str | None) -> ImageFile:
         real = self.locate(recorded)
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
         try:
             fd = os.open(real, flags)
         except OSError:
             raise Refused("the file cannot be opened") from None
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
+        try:
+            info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise Refused("the recorded path is not a regular file")
             if info.st_size > MAX_FILE_BYTES:
                 raise Refused(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
-            data = handle.read(MAX_FILE_BYTES + 1)
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
         content_type = sniff(data)
         if content_type is None:
             raise Refused("the file is not a PNG, JPEG, WebP or GIF image")
