@@ -84,6 +84,8 @@ class GalleryApp:
         # Split the raw path: an encoded slash stays inside its segment instead of making a new one.
         raw = request.scope.get("raw_path") or request.url.path.encode()
         segments = [unquote(part) for part in raw.decode("latin-1").split("?", 1)[0].split("/")[1:]]
+        if segments == ["favicon.ico"]:
+            return Response(status_code=204)  # browsers ask for it unprompted; an error would only be noise
         if not segments or not hmac.compare_digest(segments[0].encode(), self._config.token.encode()):
             return _text(404, "Not found. Open the address with the access token that `runapi-mcp gallery` printed.")
         rest = segments[1:]

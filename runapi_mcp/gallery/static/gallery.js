@@ -37,7 +37,7 @@
     const meta = el("div", { class: "meta" });
     meta.append(el("p", { class: "prompt" }, item.prompt || "(no prompt)"));
     const facts = el("p", { class: "facts" });
-    facts.append(el("span", { class: "badge " + statusGroup(item) }, item.pending ? "pending (" + item.status + ")" : item.status));
+    facts.append(el("span", { class: "badge " + statusGroup(item) }, item.pending && item.status !== "pending" ? "pending (" + item.status + ")" : item.status));
     facts.append(document.createTextNode(" · " + date(item.created_at) + " · " + size(item) + " · " + money(item.cost_usd)));
     meta.append(facts);
     li.append(meta);
