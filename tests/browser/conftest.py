@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.gallery.helpers import MadeJournal, make_journal
+from tests.viewer.conftest import connect, sandbox, settings  # noqa: F401  (fixtures the viewer tests share)
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
