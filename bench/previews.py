@@ -15,7 +15,7 @@ import anyio.to_thread
 from PIL import Image
 
 from bench.common import Row, RunConfig, Section, image_tokens, median
-from runapi_mcp.core.previews import DEFAULT_MAX_SIDE, make_preview
+from runapi_mcp.core.images import DEFAULT_MAX_SIDE, make_preview
 
 MAX_MS = 150.0
 MAX_TOKENS = 800

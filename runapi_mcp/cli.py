@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox_cli.add_arguments(parser)
         return sandbox_cli.run(parser.parse_args(rest))
     if command == "init":
-        from runapi_mcp.hosts import cli as init_cli
+        from runapi_mcp.install import cli as init_cli
 
         parser = argparse.ArgumentParser(prog="runapi-mcp init", description="Add runapi-mcp to a host's config.")
         init_cli.add_arguments(parser)

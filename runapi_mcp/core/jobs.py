@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from runapi_mcp.core.errors import InputError
@@ -16,14 +15,6 @@ MAX_PROMPT_CHARS = 20_000
 # RunAPI allows 512; count > 1 appends "#n" to the key.
 MAX_KEY_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Where this call may read and write: the working directory and the allowed roots."""
-
-    working_dir: Path
-    roots: tuple[Path, ...]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runapi_mcp.core.outcomes import Cost
+from runapi_mcp.core.types import Cost
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.runapi.models import OUTPUT_RESOLUTIONS, Action, PriceSchedules, TaskStatus

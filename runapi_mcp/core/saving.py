@@ -9,11 +9,13 @@ from typing import Any
 import anyio
 import httpx2
 
+from runapi_mcp.core.download import download_to
 from runapi_mcp.core.errors import CoreError
+from runapi_mcp.core.files import image_filename, write_sidecar
+from runapi_mcp.core.folders import OutputFolder
+from runapi_mcp.core.images import make_preview_async
 from runapi_mcp.core.journal import JournalEntry
-from runapi_mcp.core.outcomes import Cost, SavedImage, TaskOutcome
-from runapi_mcp.core.previews import make_preview_async
-from runapi_mcp.core.storage import OutputDir, download_to, image_filename, write_sidecar
+from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome
 from runapi_mcp.runapi.models import TaskStatus
 from runapi_mcp.settings import Settings
 
@@ -35,7 +37,7 @@ class ResultSaver:
         return [SavedImage(i, img.url, expires, None) for i, img in enumerate(status.images)]
 
     async def save(
-        self, image: SavedImage, status: TaskStatus, params: dict[str, Any], cost: Cost, out_dir: OutputDir
+        self, image: SavedImage, status: TaskStatus, params: dict[str, Any], cost: Cost, out_dir: OutputFolder
     ) -> None:
         if image.url is None:
             return

@@ -22,13 +22,13 @@ import httpx2
 from runapi_mcp.core import pricing
 from runapi_mcp.core.concurrency import gather, gather_settled
 from runapi_mcp.core.errors import CoreError, InputError
-from runapi_mcp.core.jobs import ImageJob, Workspace
+from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
+from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.journal import Journal, JournalEntry
-from runapi_mcp.core.outcomes import Cost, JobOutcome, TaskOutcome
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
 from runapi_mcp.core.saving import ResultSaver, files_present, image_record, outcome_from_entry
-from runapi_mcp.core.storage import OutputDir, resolve_output_dir
-from runapi_mcp.core.uploads import SourceResolver
+from runapi_mcp.core.sources import SourceResolver
+from runapi_mcp.core.types import Cost, JobOutcome, TaskOutcome, Workspace
 from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient, build_request
 from runapi_mcp.runapi.errors import NotFoundError, RunAPIError
@@ -105,7 +105,7 @@ class ImageService:
         job: ImageJob,
         key: str,
         source_urls: list[str],
-        out_dir: OutputDir,
+        out_dir: OutputFolder,
         deadline: float,
         tracker: ProgressTracker,
     ) -> TaskOutcome:
@@ -178,7 +178,7 @@ class ImageService:
 
     # ---- following a task -------------------------------------------------------------------
 
-    async def get_task(self, task_id: str, *, wait: bool, progress: ProgressFn) -> JobOutcome:
+    async def get_task(self, task_id: str, *, wait: bool, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is not None and entry.status == "completed" and await anyio.to_thread.run_sync(files_present, entry):
             return JobOutcome(tasks=[outcome_from_entry(entry)], output_dir=_entry_dir(entry), sandbox=self._sandbox)
@@ -192,14 +192,14 @@ class ImageService:
             action = entry.action  # type: ignore[assignment]
             key = entry.idempotency_key
             out_dir = (
-                OutputDir(Path(entry.output_dir), None)
+                OutputFolder(Path(entry.output_dir), None)
                 if entry.output_dir
-                else await anyio.to_thread.run_sync(self._output_dir, None, None)
+                else await anyio.to_thread.run_sync(self._output_dir, None, workspace)
             )
         else:
             action = await self._probe_action(task_id)
             key = f"adopted-{task_id}"
-            out_dir = await anyio.to_thread.run_sync(self._output_dir, None, None)
+            out_dir = await anyio.to_thread.run_sync(self._output_dir, None, workspace)
             await self._journal.record_intent(
                 idempotency_key=key, action=action, params={}, output_dir=str(out_dir.path), owner=self._owner
             )
@@ -224,7 +224,7 @@ class ImageService:
         action: Action,
         task_id: str,
         key: str,
-        out_dir: OutputDir,
+        out_dir: OutputFolder,
         deadline: float,
         tracker: ProgressTracker,
         *,
@@ -268,7 +268,7 @@ class ImageService:
             await self._journal.update(task_id, status=state)
         return _pending(action, key, task_id, state)
 
-    async def _complete(self, action: Action, status: TaskStatus, key: str, out_dir: OutputDir) -> TaskOutcome:
+    async def _complete(self, action: Action, status: TaskStatus, key: str, out_dir: OutputFolder) -> TaskOutcome:
         entry = await self._journal.get(status.id)
         params = entry.params if entry else {}
         cost = await pricing.task_cost(self._client, action, status, params)
@@ -303,14 +303,12 @@ class ImageService:
             return await anyio.Path(path).read_bytes()
         raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
 
-    def _output_dir(self, requested: str | None, workspace: Workspace | None) -> OutputDir:
-        working_dir = workspace.working_dir if workspace else self._settings.working_dir
-        roots = workspace.roots if workspace else self._settings.roots
+    def _output_dir(self, requested: str | None, workspace: Workspace) -> OutputFolder:
         return resolve_output_dir(
             requested,
             settings_output_dir=self._settings.output_dir,
-            working_dir=working_dir,
-            roots=roots,
+            working_dir=workspace.working_dir,
+            roots=workspace.roots,
             fallback_dir=self._settings.fallback_output_dir,
         )
 
@@ -339,6 +337,6 @@ def _entry_dir(entry: JournalEntry) -> Path | None:
     return Path(entry.output_dir) if entry.output_dir else None
 
 
-def _notes(out_dir: OutputDir) -> list[str]:
+def _notes(out_dir: OutputFolder) -> list[str]:
     return [out_dir.note] if out_dir.note else []
 

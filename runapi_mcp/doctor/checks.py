@@ -13,8 +13,8 @@ import anyio.to_thread
 import httpx2
 
 from runapi_mcp.core.errors import CoreError
+from runapi_mcp.core.folders import DEFAULT_FOLDER_NAME, OUTPUT_DIR_SETTING, resolve_output_dir
 from runapi_mcp.core.journal import Journal
-from runapi_mcp.core.storage import DEFAULT_FOLDER_NAME, OUTPUT_DIR_SETTING, resolve_output_dir
 from runapi_mcp.doctor.report import Report
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.errors import (

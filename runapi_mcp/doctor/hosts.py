@@ -25,8 +25,8 @@ from mcp.client.stdio import stdio_client
 
 from runapi_mcp.doctor.checks import KEY_VAR, is_placeholder, shown_url
 from runapi_mcp.doctor.report import Report
-from runapi_mcp.hosts.launch import SERVER_NAME
-from runapi_mcp.hosts.targets import TARGETS, HostTarget, Scope
+from runapi_mcp.install.launch import SERVER_NAME
+from runapi_mcp.install.targets import TARGETS, HostTarget, Scope
 
 _HTTP_TYPES = frozenset({"http", "sse", "streamable-http", "streamableHttp"})
 _EXPECTED_TOOL = "generate_image"

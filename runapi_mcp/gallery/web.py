@@ -25,8 +25,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from runapi_mcp.core.errors import InputError, JournalError
+from runapi_mcp.core.images import make_preview
 from runapi_mcp.core.journal import Journal
-from runapi_mcp.core.previews import make_preview
 from runapi_mcp.gallery.files import ImageFiles, Refused
 from runapi_mcp.gallery.records import GalleryItem, gallery_item, gallery_items
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError as PydanticValidationError
-
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.runapi import errors as api
 
@@ -47,16 +45,3 @@ def explain(exc: Exception, *, base_url: str) -> str:
     if isinstance(exc, api.ValidationError):
         return f"RunAPI refused the request: {msg}."
     return f"RunAPI answered unexpectedly ({exc.status or 'no status'}: {msg}).{task}"
-
-
-def explain_arguments(exc: PydanticValidationError) -> str:
-    """A short line per bad argument instead of pydantic's multi-line dump with documentation links."""
-    parts: list[str] = []
-    for err in exc.errors()[:4]:
-        field = ".".join(str(p) for p in err["loc"]) or "arguments"
-        message = err["msg"]
-        if err["type"] == "missing":
-            message = "is required"
-        parts.append(f"{field}: {message}")
-    more = f" (+{len(exc.errors()) - 4} more)" if len(exc.errors()) > 4 else ""
-    return "Invalid arguments: " + "; ".join(parts) + more + ". Fix them and call again."

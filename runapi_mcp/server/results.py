@@ -12,7 +12,7 @@ from pathlib import Path
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
-from runapi_mcp.core.outcomes import JobOutcome, SavedImage, TaskOutcome
+from runapi_mcp.core.types import JobOutcome, SavedImage, TaskOutcome
 
 
 class ImageInfo(BaseModel):

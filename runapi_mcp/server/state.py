@@ -16,7 +16,7 @@ from runapi_mcp import __version__
 from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.core.journal import Journal
 from runapi_mcp.core.service import ImageService
-from runapi_mcp.core.uploads import SourceResolver
+from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.server.lazy_transport import LazyTransport

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runapi_mcp.doctor import doctor, run_doctor
-from runapi_mcp.hosts import apply_init, plan_init
+from runapi_mcp.install import apply_init, plan_init
 from runapi_mcp.settings import Settings
 
 # Distinctive enough that finding it anywhere in the output can only mean it leaked.

@@ -19,8 +19,8 @@ import pytest
 from mcp import Client
 from PIL import Image
 
-from runapi_mcp.core import storage
-from runapi_mcp.core.storage import write_sidecar
+from runapi_mcp.core import files
+from runapi_mcp.core.files import write_sidecar
 from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
 from runapi_mcp.server import build_server
 from tests.reliability.helpers import child_env
@@ -33,7 +33,7 @@ from pathlib import Path
 import anyio
 import httpx2
 
-from runapi_mcp.core.storage import download_to
+from runapi_mcp.core.download import download_to
 
 
 async def main() -> None:
@@ -122,7 +122,7 @@ def test_sidecar_write_that_fails_midway_leaves_the_old_sidecar_and_no_temporary
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(storage.os, "fsync", disk_full)
+    monkeypatch.setattr(files.os, "fsync", disk_full)
     with pytest.raises(OSError):
         write_sidecar(image, {"task_id": "t1", "prompt": "second " * 1000})
     assert first.read_bytes() == before
@@ -146,7 +146,7 @@ async def test_generated_image_and_sidecar_arrive_by_rename_from_a_hidden_tempor
         renames.append((Path(src), Path(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(storage.os, "replace", spy)
+    monkeypatch.setattr(files.os, "replace", spy)
     async with Client(build_server(make_settings(tmp_path, sandbox.url))) as client:
         result = await client.call_tool("generate_image", {"prompt": "atomic"})
     assert not result.is_error, text_of(result)

@@ -21,7 +21,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, T
 from pydantic import Field
 
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.previews import make_preview_async
+from runapi_mcp.core.images import make_preview_async
 from runapi_mcp.server.viewer.gate import VIEWER_URI
 
 APP_ONLY_TOOLS = ("viewer_image", "viewer_edit", "viewer_variations")

@@ -6,8 +6,8 @@ import base64
 import json
 from urllib.parse import quote
 
-from runapi_mcp.hosts.launch import SERVER_NAME, ServerLaunch, default_launch
-from runapi_mcp.hosts.targets import TARGETS, KeyPlan
+from runapi_mcp.install.launch import SERVER_NAME, ServerLaunch, default_launch
+from runapi_mcp.install.targets import TARGETS, KeyPlan
 
 
 def _cursor_config(launch: ServerLaunch | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from runapi_mcp.core.pricing import LIST_PRICE_CENTS
-from runapi_mcp.hosts.launch import KEY_VAR
+from runapi_mcp.install.launch import KEY_VAR
 from runapi_mcp.runapi.models import ASPECT_RATIOS
 
 SKILL_NAME = "gpt-image-2"

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.previews import Preview, image_size, make_preview, make_preview_async
+from runapi_mcp.core.images import Preview, image_size, make_preview, make_preview_async
 
 ImageFactory = Callable[..., bytes]
 

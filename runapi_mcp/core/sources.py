@@ -18,9 +18,9 @@ import anyio
 
 from runapi_mcp.core.concurrency import gather
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.inputs import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
-from runapi_mcp.core.jobs import Workspace
 from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.references import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
+from runapi_mcp.core.types import Workspace
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.models import MAX_SOURCE_IMAGES
 

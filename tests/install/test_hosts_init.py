@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from pydantic import SecretStr
 
-from runapi_mcp.hosts import (
+from runapi_mcp.install import (
     TARGETS,
     InitError,
     ServerLaunch,
@@ -31,7 +31,7 @@ from runapi_mcp.hosts import (
     run_init,
 )
 from runapi_mcp.settings import Settings
-from tests.hosts.helpers import (
+from tests.install.helpers import (
     CASES,
     EXPECTED_ENTRIES,
     EXPECTED_PATHS,

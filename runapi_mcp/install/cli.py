@@ -9,15 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from runapi_mcp.hosts.errors import InitError
-from runapi_mcp.hosts.launch import KEY_VAR, PACKAGE, ServerLaunch, default_launch
-from runapi_mcp.hosts.targets import TARGETS, HostTarget
+from runapi_mcp.install.errors import InitError
+from runapi_mcp.install.launch import KEY_VAR, PACKAGE, ServerLaunch, default_launch
+from runapi_mcp.install.targets import TARGETS, HostTarget
 from runapi_mcp.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
-    from runapi_mcp.hosts.init import InitPlan
+    from runapi_mcp.install.init import InitPlan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ def run_init(
     which: Callable[[str], str | None] = shutil.which,
 ) -> int:
     """Run `init` from parsed arguments; returns the exit status. Never prints the API key."""
-    from runapi_mcp.hosts.init import apply_init, plan_init  # the file editors load only for init
+    from runapi_mcp.install.init import apply_init, plan_init  # the file editors load only for init
 
     stdout = out or sys.stdout
     stderr = err or sys.stderr

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from runapi_mcp.hosts import apply_init, plan_init
-from tests.hosts.helpers import OTHER_TOML, REPO_ROOT
+from runapi_mcp.install import apply_init, plan_init
+from tests.install.helpers import OTHER_TOML, REPO_ROOT
 
 pytestmark = [
     pytest.mark.npm,

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any, cast
 
-from runapi_mcp.hosts.errors import InitError
-from runapi_mcp.hosts.launch import SERVER_NAME
-from runapi_mcp.hosts.targets import VSCODE_KEY_INPUT_ID, HostTarget, KeyPlan, vscode_key_input
+from runapi_mcp.install.errors import InitError
+from runapi_mcp.install.launch import SERVER_NAME
+from runapi_mcp.install.targets import VSCODE_KEY_INPUT_ID, HostTarget, KeyPlan, vscode_key_input
 
 
 def merge_json(target: HostTarget, path: Path, old_text: str | None, entry: dict[str, Any], key: KeyPlan) -> str:

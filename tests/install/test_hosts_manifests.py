@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from runapi_mcp import __version__
-from runapi_mcp.hosts import manifests
-from runapi_mcp.hosts.launch import REGISTRY_NAME
-from tests.hosts.helpers import REPO_ROOT
+from runapi_mcp.install import manifests
+from runapi_mcp.install.launch import REGISTRY_NAME
+from tests.install.helpers import REPO_ROOT
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
@@ -37,7 +37,7 @@ def test_installed_version_is_pyprojects() -> None:
 
 def test_committed_manifests_match_the_generator() -> None:
     stale = manifests.drifted(REPO_ROOT, VERSION)
-    assert stale == [], f"run `python -m runapi_mcp.hosts.manifests --write`; out of date: {stale}"
+    assert stale == [], f"run `python -m runapi_mcp.install.manifests --write`; out of date: {stale}"
 
 
 def test_check_fails_on_a_drifted_file_and_write_repairs_it(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_skill_frontmatter_and_content_teach_the_costly_parts() -> None:
 
 
 def test_examples_are_exactly_what_init_writes_into_an_empty_file() -> None:
-    from runapi_mcp.hosts import render_new
+    from runapi_mcp.install import render_new
 
     for target, name in manifests.EXAMPLES.items():
         assert (REPO_ROOT / "manifests/examples" / name).read_text() == render_new(target)

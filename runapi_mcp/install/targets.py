@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from runapi_mcp.hosts.launch import BASE_URL_VAR, KEY_VAR, STARTUP_TIMEOUT_SEC, TOOL_TIMEOUT_SEC, ServerLaunch
+from runapi_mcp.install.launch import BASE_URL_VAR, KEY_VAR, STARTUP_TIMEOUT_SEC, TOOL_TIMEOUT_SEC, ServerLaunch
 
 Scope = Literal["project", "user"]
 FileFormat = Literal["json", "toml"]

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from runapi_mcp.hosts.errors import InitError
-from runapi_mcp.hosts.jsonconfig import merge_json
-from runapi_mcp.hosts.launch import CommandError, ServerLaunch, default_launch, parse_command
-from runapi_mcp.hosts.targets import TARGETS, HostTarget, KeyPlan, Scope
-from runapi_mcp.hosts.tomlconfig import merge_toml
+from runapi_mcp.core.files import atomic_write_text
+from runapi_mcp.install.errors import InitError
+from runapi_mcp.install.jsonconfig import merge_json
+from runapi_mcp.install.launch import CommandError, ServerLaunch, default_launch, parse_command
+from runapi_mcp.install.targets import TARGETS, HostTarget, KeyPlan, Scope
+from runapi_mcp.install.tomlconfig import merge_toml
 
 _HIDDEN_KEY = SecretStr("<hidden: your RUNAPI_API_KEY>")
 
@@ -120,7 +119,7 @@ def apply_init(plan: InitPlan) -> None:
         mode = _mode_for(path, plan.contains_key)
         if current is not None and plan.backup_path is not None:
             shutil.copy2(path, _free_name(plan.backup_path))
-        _atomic_write(path, plan.new_text, mode)
+        atomic_write_text(path, plan.new_text, mode)
     except OSError as exc:
         raise InitError(f"Could not write {plan.path}: {exc.strerror or exc}.") from None
 
@@ -194,18 +193,3 @@ def _free_name(path: Path) -> Path:
         candidate = path.with_name(f"{path.name}.{n}")
         n += 1
     return candidate
-
-
-def _atomic_write(path: Path, text: str, mode: int) -> None:
-    # mkstemp creates the file 0600, so a key is never readable by others, not even for a moment.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,16 +14,10 @@ import anyio
 import httpx2
 import pytest
 
+from runapi_mcp.core.download import SavedFile, download_to
 from runapi_mcp.core.errors import DownloadError, InputError
-from runapi_mcp.core.storage import (
-    OutputDir,
-    SavedFile,
-    download_to,
-    image_filename,
-    resolve_output_dir,
-    resolve_output_dir_async,
-    write_sidecar,
-)
+from runapi_mcp.core.files import image_filename, write_sidecar
+from runapi_mcp.core.folders import OutputFolder, resolve_output_dir, resolve_output_dir_async
 
 ImageFactory = Callable[..., bytes]
 Handler = Callable[[httpx2.Request], httpx2.Response]
@@ -41,7 +35,7 @@ def roots(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def resolve(requested: str | None, paths: dict[str, Path], **kw: object) -> OutputDir:
+def resolve(requested: str | None, paths: dict[str, Path], **kw: object) -> OutputFolder:
     options: dict[str, object] = {
         "settings_output_dir": None,
         "working_dir": paths["project"],
@@ -61,7 +55,7 @@ def files_under(folder: Path) -> list[str]:
 
 def test_default_is_runapi_images_in_the_working_directory(roots: dict[str, Path]) -> None:
     out = resolve(None, roots)
-    assert out == OutputDir(roots["project"] / "runapi-images", None)
+    assert out == OutputFolder(roots["project"] / "runapi-images", None)
     assert out.path.is_dir()
 
 
@@ -72,7 +66,7 @@ def test_blank_request_means_the_default(roots: dict[str, Path]) -> None:
 def test_configured_output_dir_is_used_and_created(roots: dict[str, Path], tmp_path: Path) -> None:
     configured = tmp_path / "configured" / "images"
     out = resolve(None, roots, settings_output_dir=configured)
-    assert out == OutputDir(configured, None)
+    assert out == OutputFolder(configured, None)
     assert configured.is_dir()
 
 
@@ -83,7 +77,7 @@ def test_relative_configured_output_dir_is_anchored_at_the_working_directory(roo
 
 def test_requested_relative_folder_is_created_inside_the_project(roots: dict[str, Path]) -> None:
     out = resolve("assets/hero", roots)
-    assert out == OutputDir(roots["project"] / "assets" / "hero", None)
+    assert out == OutputFolder(roots["project"] / "assets" / "hero", None)
     assert out.path.is_dir()
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runapi_mcp.core import inputs
+from runapi_mcp.core import references
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.inputs import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
+from runapi_mcp.core.references import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
 
 MAX = 1024 * 1024
 TASK = "3f6c1a52-8e0b-4c7d-9a1e-2b5f7c9d0e14"
@@ -176,7 +176,7 @@ def test_oversized_file_is_refused_before_it_is_opened(project: Path, monkeypatc
         opened.append(str(path))
         return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(inputs.os, "open", spy)
+    monkeypatch.setattr(references.os, "open", spy)
     with pytest.raises(InputError) as caught:
         parse("huge.png", project)
     assert "over the 1.0 MB limit" in str(caught.value)

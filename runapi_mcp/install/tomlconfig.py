@@ -10,9 +10,9 @@ import tomlkit
 from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.items import Table
 
-from runapi_mcp.hosts.errors import InitError
-from runapi_mcp.hosts.launch import SERVER_NAME
-from runapi_mcp.hosts.targets import HostTarget
+from runapi_mcp.install.errors import InitError
+from runapi_mcp.install.launch import SERVER_NAME
+from runapi_mcp.install.targets import HostTarget
 
 
 def merge_toml(target: HostTarget, path: Path, old_text: str | None, entry: dict[str, Any]) -> str:

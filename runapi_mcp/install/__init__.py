@@ -10,12 +10,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runapi_mcp.hosts.cli import add_arguments, run_init
-    from runapi_mcp.hosts.errors import InitError
-    from runapi_mcp.hosts.init import InitPlan, apply_init, plan_init, render_new
-    from runapi_mcp.hosts.launch import ServerLaunch, default_launch, parse_command
-    from runapi_mcp.hosts.links import cursor_deeplink, cursor_install_url
-    from runapi_mcp.hosts.targets import TARGETS, HostTarget
+    from runapi_mcp.install.cli import add_arguments, run_init
+    from runapi_mcp.install.errors import InitError
+    from runapi_mcp.install.init import InitPlan, apply_init, plan_init, render_new
+    from runapi_mcp.install.launch import ServerLaunch, default_launch, parse_command
+    from runapi_mcp.install.links import cursor_deeplink, cursor_install_url
+    from runapi_mcp.install.targets import TARGETS, HostTarget
 
 _EXPORTS = {
     "add_arguments": "cli",

@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.imaging import NotAnImageError, identify_image
-from runapi_mcp.core.paths import inside, outside_roots_error, resolve_user_path, usable_roots
+from runapi_mcp.core.folders import inside, outside_roots_error, resolve_user_path, usable_roots
+from runapi_mcp.core.images import NotAnImageError, identify_image
 from runapi_mcp.core.urlsafety import Resolver, check_public_url
 
 ACCEPTED_FORMS = (

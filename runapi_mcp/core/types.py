@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runapi_mcp.core.previews import Preview
+from runapi_mcp.core.images import Preview
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where this call may read and write: the working directory and the allowed roots."""
+
+    working_dir: Path
+    roots: tuple[Path, ...]
 
 
 @dataclass
@@ -55,3 +63,9 @@ class JobOutcome:
     output_dir: Path | None
     notes: list[str] = field(default_factory=list[str])
     sandbox: bool = False
+
+    @property
+    def all_failed(self) -> bool:
+        """Nothing usable came back: every task failed, or none was created and none may have been."""
+        return bool(self.tasks) and all(t.status == "failed" or (t.task_id is None and t.status == "unknown")
+                                        for t in self.tasks)

@@ -1,0 +1,88 @@
+"""Files that appear whole or not at all: written under a temporary name in the same folder, then
+renamed, and (for results) never replacing an existing file, so a crash or a second server process
+cannot leave a half-written file or overwrite one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace `path` with `text` in one step. The temporary file is created 0600 (mkstemp), so a secret
+    is never readable by others, not even for a moment; `mode` applies once it is complete."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def move_to_free_name(tmp: Path, dest: Path) -> Path:
+    """Move `tmp` to `dest`, or to `<stem>-2<suffix>`... when taken: the name is reserved with O_EXCL first,
+    so two processes saving at once cannot both pick it."""
+    for n in range(1, 1000):
+        candidate = dest if n == 1 else dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        try:
+            os.replace(tmp, candidate)
+        except OSError:
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+            raise
+        return candidate
+    raise FileExistsError(f"no free name for {dest.name}")
+
+
+
+
+def image_filename(
+    task_id: str, index: int, ext: str, *, now: datetime | None = None, directory: Path | None = None
+) -> str:
+    """`<YYYYmmdd-HHMMSS>-<task_id[:8]>-<index>.<ext>`, e.g. `20250101-120000-3f2a9c1d-0.png`.
+
+    With `directory`, a name already taken there gets `-2`, `-3`... (download_to also never overwrites).
+    """
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    short = _SAFE_ID.sub("", task_id)[:8] or "task"
+    suffix = ext.lower().lstrip(".")
+    suffix = "jpg" if suffix == "jpeg" else suffix
+    name = f"{stamp}-{short}-{index}.{suffix}"
+    if directory is None:
+        return name
+    candidate = name
+    for n in range(2, 1000):
+        if not (directory / candidate).exists():
+            break
+        candidate = f"{stamp}-{short}-{index}-{n}.{suffix}"
+    return candidate
+
+
+def sidecar_path(image_path: Path) -> Path:
+    return image_path.with_name(image_path.name + ".json")
+
+
+def write_sidecar(image_path: Path, data: dict[str, Any]) -> Path:
+    """Write `<image>.json` (e.g. `x.png.json`) atomically; returns its path. Blocking: run in a thread."""
+    path = sidecar_path(image_path)
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    return path
