@@ -64,3 +64,19 @@ def screenshot_path(name: str) -> Path:
 @pytest.fixture
 async def made(tmp_path: Path) -> MadeJournal:
     return await make_journal(tmp_path)
+
+
+# WCAG 2 contrast ratio of an element's text colour against a background colour, computed in the page.
+CONTRAST_JS = """([selector, backgroundSelector]) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => [r, g, b].map(channel)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const fg = lum(rgb(getComputedStyle(document.querySelector(selector)).color));
+  const bg = lum(rgb(getComputedStyle(document.querySelector(backgroundSelector)).backgroundColor));
+  return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+}"""
+
+
+async def contrast(frame: Any, selector: str, background: str) -> float:
+    return await frame.evaluate(CONTRAST_JS, [selector, background])

@@ -8,7 +8,7 @@ import pytest
 
 from runapi_mcp.core.journal import Journal
 from runapi_mcp.gallery.cli import gallery_roots, running_gallery
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import contrast, screenshot_path
 from tests.gallery.helpers import EDIT, PENDING, PROMPTS, MadeJournal
 
 pytestmark = pytest.mark.anyio
@@ -82,12 +82,26 @@ async def test_grid_shows_every_journal_image_filters_and_opens_full_size(browse
         assert errors == []
 
 
-async def test_dark_scheme_renders_with_light_text_on_dark(browser: Any, made: MadeJournal) -> None:
+PAIRS = (
+    ("body", "body"),
+    (".facts", ".card"),
+    (".prompt", ".card"),
+    ("#count", "body"),
+    (".badge.completed", ".card"),
+    (".badge.pending", ".card"),
+    (".placeholder", ".placeholder"),
+)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_both_colour_schemes_keep_text_contrast_at_aa_or_better(
+    browser: Any, made: MadeJournal, scheme: str
+) -> None:
     async with running_gallery(Journal(made.journal), gallery_roots(made.settings)) as gallery:
-        page = await browser.new_page(color_scheme="dark")
+        page = await browser.new_page(color_scheme=scheme)
         await page.goto(gallery.url)
         await page.wait_for_function("() => document.querySelectorAll('#grid .card').length >= 6")
-        colors = await page.evaluate(
-            "[getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]"
-        )
-        assert colors == ["rgb(18, 18, 18)", "rgb(236, 236, 236)"]
+        background = await page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert background == ("rgb(255, 255, 255)" if scheme == "light" else "rgb(18, 18, 18)")
+        for text, behind in PAIRS:
+            assert await contrast(page, text, behind) >= 4.5, (scheme, text)

@@ -16,7 +16,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from runapi_mcp.server.viewer import VIEWER_URI
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import contrast, screenshot_path
 from tests.viewer.conftest import Connect
 
 pytestmark = pytest.mark.anyio
@@ -93,6 +93,8 @@ async def test_viewer_renders_the_result_full_size_and_sends_the_variations_call
         for fact in (PROMPT, "1024 × 1024", "$0.06", f"task:{task_id}", task["images"][0]["url_expires_at"]):
             assert fact in details
         await page.screenshot(path=str(screenshot_path("viewer.png")))
+        for text, behind in (("body", "body"), ("dt", "body"), ("#zoom-level", "body"), ("button", "button")):
+            assert await contrast(frame, text, behind) >= 4.5, text
 
         # Keyboard: the image can be zoomed and fitted again without a mouse.
         fitted = await frame.inner_text("#zoom-level")
@@ -148,5 +150,7 @@ async def test_viewer_follows_the_host_dark_theme(browser: Any, connect: Connect
             "() => [getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]"
         )
         assert colors == ["rgb(22, 22, 22)", "rgb(240, 240, 240)"]
+        for text, behind in (("body", "body"), ("dt", "body"), ("#zoom-level", "body"), ("button", "button")):
+            assert await contrast(frame, text, behind) >= 4.5, text
         await page.screenshot(path=str(screenshot_path("viewer-dark.png")))
         assert problems == []
