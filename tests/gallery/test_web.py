@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -149,3 +150,39 @@ def test_gallery_command_without_a_journal_says_so_in_one_line(tmp_path: Path) -
     )
     assert done.returncode == 1 and "no task journal" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_open_flag_hands_the_tokened_address_to_the_default_browser(made: MadeJournal, tmp_path: Path) -> None:
+    await anyio.to_thread.run_sync(_open_flag_opens, made, tmp_path)
+
+
+def _open_flag_opens(made: MadeJournal, tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    fake_browser = tmp_path / "fake-browser.py"
+    fake_browser.write_text(f"import sys, pathlib\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    env = {
+        "RUNAPI_MCP_STATE_DIR": str(made.settings.state_dir),
+        "HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+        # Python's webbrowser runs $BROWSER (with %s for the address) as the user's default browser.
+        "BROWSER": f"{sys.executable} {fake_browser} %s",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runapi_mcp", "gallery", "--open"],
+        cwd=made.settings.working_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().removeprefix("Gallery: ").strip()
+        for _ in range(200):
+            if opened.exists() and opened.read_text():
+                break
+            time.sleep(0.05)
+        assert opened.read_text() == url and url.startswith("http://127.0.0.1:")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
