@@ -154,3 +154,19 @@ async def test_viewer_follows_the_host_dark_theme(browser: Any, connect: Connect
             assert await contrast(frame, text, behind) >= 4.5, text
         await page.screenshot(path=str(screenshot_path("viewer-dark.png")))
         assert problems == []
+
+
+async def test_viewer_shows_the_facts_when_structured_output_is_switched_off(
+    browser: Any, tmp_path: Path, sandbox: Any
+) -> None:
+    from runapi_mcp.server import build_server
+    from tests.server.helpers import make_settings
+    from tests.viewer.conftest import apps_extension
+
+    settings = make_settings(tmp_path, sandbox.url, RUNAPI_MCP_STRUCTURED_OUTPUT="false")
+    async with Client(build_server(settings), extensions=[apps_extension()]) as client:
+        _, frame, result, problems = await open_viewer(browser, client, "light")
+        assert "structuredContent" not in result  # the viewer found the image through the resource link
+        details = await frame.inner_text("#details")
+        assert PROMPT in details and "1024 × 1024" in details and "$0.06" in details
+        assert problems == []

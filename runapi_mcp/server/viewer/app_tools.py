@@ -25,6 +25,7 @@ from runapi_mcp.core.images import make_preview_async
 from runapi_mcp.server.viewer.gate import VIEWER_URI
 
 APP_ONLY_TOOLS = ("viewer_image", "viewer_edit", "viewer_variations")
+DETAILS_META_KEY = "runapi-mcp/image"
 # A full-size image travels base64 inside one JSON message through the host; past this it is sent scaled down.
 MAX_INLINE_BYTES = 12 * 1024 * 1024
 SCALED_SIDE = 4096
@@ -96,6 +97,9 @@ def viewer_extension() -> Apps:
                 ImageContent(type="image", data=base64.b64encode(data).decode("ascii"), mime_type=content_type),
             ],
             structured_content=details,
+            # Also in _meta, which the server never strips: with RUNAPI_MCP_STRUCTURED_OUTPUT=false the
+            # structured content is dropped on the way out, and the viewer still needs the facts.
+            meta={DETAILS_META_KEY: details},
         )
 
     @app_tool(_PAID)
