@@ -186,3 +186,30 @@ def _open_flag_opens(made: MadeJournal, tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def test_a_port_in_use_is_a_one_line_error(made: MadeJournal) -> None:
+    await anyio.to_thread.run_sync(_port_in_use, made)
+
+
+def _port_in_use(made: MadeJournal) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "runapi_mcp", "gallery", "--port", str(port)],
+            cwd=made.settings.working_dir,
+            env={
+                "RUNAPI_MCP_STATE_DIR": str(made.settings.state_dir),
+                "HOME": str(made.settings.working_dir),
+                "PATH": "/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
