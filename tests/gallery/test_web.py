@@ -136,7 +136,7 @@ def _command_serves(made: MadeJournal) -> None:
         assert {i["task_id"] for i in items if i["image_url"]} == set(made.images)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # waits, and closes the pipes
 
 
 def test_gallery_command_without_a_journal_says_so_in_one_line(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def _open_flag_opens(made: MadeJournal, tmp_path: Path) -> None:
         assert opened.read_text() == url and url.startswith("http://127.0.0.1:")
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # waits, and closes the pipes
 
 
 async def test_a_port_in_use_is_a_one_line_error(made: MadeJournal) -> None:
