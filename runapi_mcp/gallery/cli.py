@@ -16,6 +16,7 @@ import uvicorn
 
 from runapi_mcp.core.journal import Journal
 from runapi_mcp.gallery.files import ImageFiles
+from runapi_mcp.gallery.records import open_journal_file
 from runapi_mcp.gallery.web import GalleryApp, GalleryConfig
 from runapi_mcp.serving import WILDCARD_BINDS, EmbeddedServer, base_url, listen_socket, serving
 from runapi_mcp.settings import Settings, SettingsError
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         )
     roots = gallery_roots(settings, [Path(r) for r in args.root])
     try:
-        anyio.run(_serve, Journal(path), roots, args)
+        anyio.run(_serve, open_journal_file(path), roots, args)
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -14,6 +14,7 @@ import pytest
 
 from runapi_mcp.core.journal import Journal
 from runapi_mcp.gallery.cli import gallery_roots, running_gallery
+from runapi_mcp.gallery.records import open_journal_file
 from tests.gallery.helpers import PENDING, PROMPTS, MadeJournal
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +30,7 @@ async def hostile_row(journal: Journal, task_id: str, path: str) -> None:
 
 async def test_items_list_every_saved_image_newest_first_and_the_pending_task(made: MadeJournal) -> None:
     async with (
-        running_gallery(Journal(made.journal), gallery_roots(made.settings)) as gallery,
+        running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery,
         httpx2.AsyncClient() as http,
     ):
         items = (await http.get(gallery.url + "api/items")).json()["items"]
@@ -47,7 +48,7 @@ async def test_items_list_every_saved_image_newest_first_and_the_pending_task(ma
 
 
 async def test_without_the_token_or_with_a_wrong_one_nothing_is_served(made: MadeJournal) -> None:
-    async with running_gallery(Journal(made.journal), gallery_roots(made.settings)) as gallery:
+    async with running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery:
         assert len(gallery.token) >= 43  # 32 random bytes: 256 bits
         origin = gallery.url.removesuffix(f"{gallery.token}/")
         wrong = gallery.token[:-1] + ("A" if gallery.token[-1] != "A" else "B")
@@ -61,7 +62,7 @@ async def test_without_the_token_or_with_a_wrong_one_nothing_is_served(made: Mad
 
 async def test_read_only_loopback_host_only_and_safe_headers(made: MadeJournal) -> None:
     async with (
-        running_gallery(Journal(made.journal), gallery_roots(made.settings)) as gallery,
+        running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery,
         httpx2.AsyncClient() as http,
     ):
         for method in ("POST", "PUT", "DELETE", "PATCH"):
@@ -79,7 +80,7 @@ async def test_read_only_loopback_host_only_and_safe_headers(made: MadeJournal) 
 async def test_path_tricks_in_the_address_or_the_journal_never_reach_a_file(made: MadeJournal, tmp_path: Path) -> None:
     secret = tmp_path / "secret.png"
     secret.write_bytes(next(iter(made.images.values())).read_bytes())
-    journal = Journal(made.journal)
+    journal = open_journal_file(made.journal)
     link = made.settings.working_dir / "runapi-images" / "link.png"
     link.symlink_to(secret)
     await hostile_row(journal, "outside", str(secret))

@@ -99,7 +99,7 @@ def viewer_extension() -> Apps:
             structured_content=details,
             # Also in _meta, which the server never strips: with RUNAPI_MCP_STRUCTURED_OUTPUT=false the
             # structured content is dropped on the way out, and the viewer still needs the facts.
-            meta={DETAILS_META_KEY: details},
+            _meta={DETAILS_META_KEY: details},
         )
 
     @app_tool(_PAID)
