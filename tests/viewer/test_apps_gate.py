@@ -96,3 +96,34 @@ async def test_with_apps_the_image_tools_link_the_viewer_and_app_only_tools_are_
     for outside in ('src="http', "src='http", 'href="http', "@import", "url(http", "fetch(", "XMLHttpRequest"):
         assert outside not in html
     assert "ui/initialize" in html and "ui/download-file" in html
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_over_streamable_http_both_protocol_generations_see_the_viewer_only_with_apps(
+    tmp_path: Any, sandbox: Any, mode: str
+) -> None:
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.transport.helpers import http_settings, serving
+
+    async def tool_names(base_url: str, apps: bool) -> tuple[str, list[str], dict[str, Any]]:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            transport = streamable_http_client(f"{base_url}/mcp", http_client=http)
+            extensions = [apps_extension()] if apps else None
+            async with Client(transport, extensions=extensions, mode=mode) as client:  # type: ignore[arg-type]
+                tools = (await client.list_tools()).tools
+                return (
+                    client.session.protocol_version,  # type: ignore[attr-defined]
+                    [t.name for t in tools],
+                    {t.name: t.meta for t in tools},
+                )
+
+    async with serving(http_settings(tmp_path, sandbox.url)) as url:
+        version, plain, plain_meta = await tool_names(url, apps=False)
+        _, with_apps, apps_meta = await tool_names(url, apps=True)
+    assert (version == "2026-07-28") == (mode == "auto")
+    assert not set(plain) & set(APP_ONLY_TOOLS) and len(plain) == 6
+    assert all(meta is None for meta in plain_meta.values())
+    assert set(APP_ONLY_TOOLS) <= set(with_apps)
+    assert apps_meta["generate_image"] == {"ui": {"resourceUri": VIEWER_URI}}
