@@ -127,3 +127,50 @@ async def test_over_streamable_http_both_protocol_generations_see_the_viewer_onl
     assert all(meta is None for meta in plain_meta.values())
     assert set(APP_ONLY_TOOLS) <= set(with_apps)
     assert apps_meta["generate_image"] == {"ui": {"resourceUri": VIEWER_URI}}
+
+
+async def test_on_the_wire_a_client_without_apps_gets_the_same_bytes_as_from_the_server_without_the_viewer(
+    tmp_path: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx2
+
+    from tests.transport.helpers import INITIALIZE, MCP_HEADERS, http_settings, serving
+
+    settings = http_settings(tmp_path, sandbox.url)
+    async with serving(settings) as url, Client(f"{url}/mcp") as client:
+        made = await client.call_tool("generate_image", {"prompt": "a wire-level teacup"})
+    task_id = made.structured_content["tasks"][0]["task_id"]  # type: ignore[index]
+    requests = [
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+        {"jsonrpc": "2.0", "id": 3, "method": "resources/list", "params": {}},
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
+            "params": {"name": "get_task", "arguments": {"task_id": task_id}},
+        },
+        {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "list_tasks", "arguments": {}}},
+    ]
+
+    async def answers() -> list[str]:
+        async with serving(settings) as url, httpx2.AsyncClient(timeout=30) as http:
+            opened = await http.post(f"{url}/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+            session = {
+                **MCP_HEADERS,
+                "mcp-session-id": opened.headers["mcp-session-id"],
+                "mcp-protocol-version": "2025-06-18",
+            }
+            await http.post(
+                f"{url}/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session
+            )
+            return [(await http.post(f"{url}/mcp", json=body, headers=session)).text for body in requests]
+
+    now = await answers()
+    with monkeypatch.context() as patch:
+        patch.setattr(app_module, "viewer_extensions", lambda: [])
+        patch.setattr(app_module, "install_viewer_gate", lambda server: None)
+        before = await answers()
+    for body, ours, theirs in zip(requests, now, before, strict=True):
+        assert ours == theirs, body["method"]
+    assert "generate_image" in now[0] and "viewer_" not in now[0] and "ui://" not in now[1]
+    assert task_id in now[2] and "image/jpeg" not in now[2] and task_id in now[3]
