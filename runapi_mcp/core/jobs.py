@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from runapi_mcp.core.errors import InputError
 from runapi_mcp.runapi.models import Action
@@ -43,17 +42,6 @@ class ImageJob:
             raise InputError(
                 f"idempotency_key must be 1 to {MAX_KEY_CHARS} printable ASCII characters; leave it out to get one."
             )
-
-    def params(self) -> dict[str, Any]:
-        """The parameters that define the task: what the journal keeps and replays compare."""
-        out: dict[str, Any] = {"prompt": self.prompt}
-        if self.aspect_ratio:
-            out["aspect_ratio"] = self.aspect_ratio
-        if self.output_resolution:
-            out["output_resolution"] = self.output_resolution
-        if self.images:
-            out["images"] = list(self.images)
-        return out
 
 
 def owner_id(api_key: str) -> str:

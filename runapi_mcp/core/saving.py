@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
@@ -14,7 +13,7 @@ from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.files import image_filename, write_sidecar
 from runapi_mcp.core.folders import OutputFolder
 from runapi_mcp.core.images import make_preview_async
-from runapi_mcp.core.journal import JournalEntry
+from runapi_mcp.core.journal import ImageRecord, TaskParams, TaskRow
 from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome
 from runapi_mcp.runapi.models import TaskStatus
 from runapi_mcp.settings import Settings
@@ -37,7 +36,7 @@ class ResultSaver:
         return [SavedImage(i, img.url, expires, None) for i, img in enumerate(status.images)]
 
     async def save(
-        self, image: SavedImage, status: TaskStatus, params: dict[str, Any], cost: Cost, out_dir: OutputFolder
+        self, image: SavedImage, status: TaskStatus, params: TaskParams, cost: Cost, out_dir: OutputFolder
     ) -> None:
         if image.url is None:
             return
@@ -53,11 +52,12 @@ class ResultSaver:
             image.save_error = str(exc)
             return
         image.path, image.width, image.height, image.size_bytes = saved.path, saved.width, saved.height, saved.bytes
+        image.content_type, image.sha256 = saved.content_type, saved.sha256
         sidecar = {
             "task_id": status.id,
             "index": image.index,
             "model": "gpt-image-2",
-            **params,
+            **params.model_dump(mode="json"),
             "url": image.url,
             "url_expires_at": image.url_expires_at,
             "width": saved.width,
@@ -72,30 +72,31 @@ class ResultSaver:
             image.preview = await make_preview_async(saved.path, self._settings.preview_max_side)
 
 
-def image_record(image: SavedImage) -> dict[str, Any]:
-    return {
-        "index": image.index,
-        "url": image.url,
-        "url_expires_at": image.url_expires_at,
-        "path": str(image.path) if image.path else None,
-        "width": image.width,
-        "height": image.height,
-        "size_bytes": image.size_bytes,
-    }
+def image_record(image: SavedImage) -> ImageRecord:
+    return ImageRecord(
+        index=image.index,
+        url=image.url,
+        url_expires_at=image.url_expires_at,
+        path=str(image.path) if image.path else None,
+        width=image.width,
+        height=image.height,
+        size_bytes=image.size_bytes,
+        content_type=image.content_type,
+        sha256=image.sha256,
+    )
 
 
-def files_present(entry: JournalEntry) -> bool:
-    return bool(entry.images) and all(i.get("path") and Path(i["path"]).is_file() for i in entry.images)
+def files_present(entry: TaskRow) -> bool:
+    return bool(entry.images) and all(i.path and Path(i.path).is_file() for i in entry.images)
 
 
-def outcome_from_entry(entry: JournalEntry) -> TaskOutcome:
+def outcome_from_entry(entry: TaskRow) -> TaskOutcome:
     images = [
         SavedImage(
-            index=int(r.get("index", i)), url=r.get("url"), url_expires_at=r.get("url_expires_at"),
-            path=Path(r["path"]) if r.get("path") else None, width=r.get("width"), height=r.get("height"),
-            size_bytes=r.get("size_bytes"),
+            index=r.index, url=r.url, url_expires_at=r.url_expires_at, path=Path(r.path) if r.path else None,
+            width=r.width, height=r.height, size_bytes=r.size_bytes, content_type=r.content_type, sha256=r.sha256,
         )
-        for i, r in enumerate(entry.images)
+        for r in entry.images
     ]
     cost = Cost(entry.cost_cents / 100, "charged", "from the task history") if entry.cost_cents is not None else None
     return TaskOutcome(action=entry.action, idempotency_key=entry.idempotency_key, task_id=entry.task_id,

@@ -14,7 +14,6 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
@@ -24,7 +23,7 @@ from runapi_mcp.core.concurrency import gather, gather_settled
 from runapi_mcp.core.errors import CoreError, InputError
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
 from runapi_mcp.core.jobs import ImageJob
-from runapi_mcp.core.journal import Journal, JournalEntry
+from runapi_mcp.core.journal import Journal, SourceRef, TaskParams, TaskRow, TaskState, stored_reference
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
 from runapi_mcp.core.saving import ResultSaver, files_present, image_record, outcome_from_entry
 from runapi_mcp.core.sources import SourceResolver
@@ -37,9 +36,6 @@ from runapi_mcp.runapi.polling import PollSchedule, poll_until_done
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# The journal keeps the URLs an edit sent beside the tool's own parameters, under this name.
-SOURCE_URLS = "source_image_urls"
 
 class ImageService:
     def __init__(
@@ -57,7 +53,7 @@ class ImageService:
         self._journal = journal
         self._http = http
         self._settings = settings
-        self._sources = sources
+        self._resolver = sources
         self._owner = owner
         self._sandbox = sandbox
         self._schedule = PollSchedule(initial=settings.poll_initial_seconds, maximum=settings.poll_max_seconds)
@@ -69,12 +65,12 @@ class ImageService:
         out_dir = await anyio.to_thread.run_sync(self._output_dir, job.output_dir, workspace)
         deadline = time.monotonic() + (self._settings.wait_seconds if job.wait else 0.0)
         keys = _task_keys(job.idempotency_key, job.count)
-        source_urls: list[str] = []
+        sources: tuple[SourceRef, ...] = ()
         if job.action == "edit_image":
-            source_urls = await self._source_urls(job, keys[0], workspace)
+            sources = await self._sources(job, keys[0], workspace)
         tracker = ProgressTracker(progress, len(keys), deadline)
         settled = await gather_settled(
-            [partial(self._create_and_follow, job, key, source_urls, out_dir, deadline, tracker) for key in keys]
+            [partial(self._create_and_follow, job, key, sources, out_dir, deadline, tracker) for key in keys]
         )
         tasks: list[TaskOutcome] = []
         for key, item in zip(keys, settled, strict=True):
@@ -90,28 +86,29 @@ class ImageService:
                 raise item
         return JobOutcome(tasks=tasks, output_dir=out_dir.path, notes=_notes(out_dir), sandbox=self._sandbox)
 
-    async def _source_urls(self, job: ImageJob, key: str, workspace: Workspace) -> list[str]:
+    async def _sources(self, job: ImageJob, key: str, workspace: Workspace) -> tuple[SourceRef, ...]:
         """A retried edit sends the very URLs its first attempt sent: a fresh upload would be a new URL,
         so a different body under the same key, which RunAPI refuses with 409."""
         existing = await self._journal.get_by_key(key, owner=self._owner)
-        if existing is not None and _user_params(existing.params) == job.params():
-            earlier = existing.params.get(SOURCE_URLS)
-            if isinstance(earlier, list) and earlier:
-                return [str(url) for url in earlier]  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
-        return await self._sources.resolve(job.images, workspace)
+        if existing is not None and existing.params.sources:  # noqa: SIM102 - the second test hashes: only if needed
+            if existing.params.request() == await anyio.to_thread.run_sync(_request_of, job):
+                return existing.params.sources
+        return await self._resolver.resolve(job.images, workspace)
 
     async def _create_and_follow(
         self,
         job: ImageJob,
         key: str,
-        source_urls: list[str],
+        sources: tuple[SourceRef, ...],
         out_dir: OutputFolder,
         deadline: float,
         tracker: ProgressTracker,
     ) -> TaskOutcome:
-        params = job.params()
+        params = TaskParams(
+            prompt=job.prompt, aspect_ratio=job.aspect_ratio, output_resolution=job.output_resolution, sources=sources
+        )
         existing = await self._journal.get_by_key(key, owner=self._owner)
-        if existing is not None and _user_params(existing.params) != params:
+        if existing is not None and existing.params.request() != await anyio.to_thread.run_sync(_request_of, job):
             raise InputError(
                 f"idempotency_key '{key}' was already used for a different request. "
                 "Use a new key, or call get_task to follow the earlier task."
@@ -121,19 +118,19 @@ class ImageService:
             task_id = existing.task_id  # known task: follow it instead of asking RunAPI to replay
             replayed = True
         else:
-            fields: dict[str, Any] = {
+            fields: dict[str, object] = {
                 "prompt": job.prompt,
                 "aspect_ratio": job.aspect_ratio,
                 "output_resolution": job.output_resolution,
             }
             if job.action == "edit_image":
-                fields["source_image_urls"] = source_urls
+                fields["source_image_urls"] = [source.url for source in sources]
             request = build_request(job.action, **fields)
-            if existing is None:
+            if existing is None or existing.status == "rejected":
                 await self._journal.record_intent(
                     idempotency_key=key,
                     action=job.action,
-                    params={**params, SOURCE_URLS: source_urls} if source_urls else params,
+                    params=params,
                     output_dir=str(out_dir.path),
                     owner=self._owner,
                 )
@@ -144,7 +141,7 @@ class ImageService:
             task_id = created.id
             replayed = created.task_replayed
             with anyio.CancelScope(shield=True):
-                await self._journal.attach_task_id(key, task_id)
+                await self._journal.attach_task_id(key, task_id, owner=self._owner)
         if job.wait or replayed:
             outcome = await self._follow(job.action, task_id, key, out_dir, deadline, tracker, fetch_first=replayed)
         else:
@@ -157,7 +154,7 @@ class ImageService:
             # RunAPI named the task even though the create failed: it exists, so keep and follow it.
             # (A 409 names the *other* request's task: that one is not ours to adopt.)
             with anyio.CancelScope(shield=True):
-                await self._journal.attach_task_id(key, exc.task_id)
+                await self._journal.attach_task_id(key, exc.task_id, owner=self._owner)
             return TaskOutcome(
                 action=job.action, idempotency_key=key, task_id=exc.task_id, status="unknown",
                 error=exc.message, next_action="get_task",
@@ -165,7 +162,7 @@ class ImageService:
             )
         if exc.retryable:
             # No answer: the task may exist. The same key replays it without a second charge.
-            await self._journal.mark_intent(key, status="unknown", error=exc.message)
+            await self._journal.mark_intent(key, status="unknown", error=exc.message, owner=self._owner)
             tool = "generate_image" if job.action == "text_to_image" else "edit_image"
             return TaskOutcome(
                 action=job.action, idempotency_key=key, task_id=None, status="unknown", error=exc.message,
@@ -173,7 +170,7 @@ class ImageService:
                 next_hint=f"call {tool} again with the same arguments and idempotency_key '{_base_key(key)}'; "
                 "RunAPI returns the same task and does not charge twice",
             )
-        await self._journal.mark_intent(key, status="rejected", error=exc.message)
+        await self._journal.mark_intent(key, status="rejected", error=exc.message, owner=self._owner)
         raise exc
 
     # ---- following a task -------------------------------------------------------------------
@@ -189,7 +186,7 @@ class ImageService:
             raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
         action: Action
         if entry is not None:
-            action = entry.action  # type: ignore[assignment]
+            action = entry.action
             key = entry.idempotency_key
             out_dir = (
                 OutputFolder(Path(entry.output_dir), None)
@@ -201,9 +198,10 @@ class ImageService:
             key = f"adopted-{task_id}"
             out_dir = await anyio.to_thread.run_sync(self._output_dir, None, workspace)
             await self._journal.record_intent(
-                idempotency_key=key, action=action, params={}, output_dir=str(out_dir.path), owner=self._owner
+                idempotency_key=key, action=action, params=TaskParams(), output_dir=str(out_dir.path),
+                owner=self._owner,
             )
-            await self._journal.attach_task_id(key, task_id)
+            await self._journal.attach_task_id(key, task_id, owner=self._owner)
         deadline = time.monotonic() + (self._settings.wait_seconds if wait else 0.0)
         tracker = ProgressTracker(progress, 1, deadline)
         outcome = await self._follow(action, task_id, key, out_dir, deadline, tracker, fetch_first=True)
@@ -263,15 +261,16 @@ class ImageService:
                 action=action, idempotency_key=key, task_id=task_id, status="failed", error=error,
                 cost=Cost(0.0, "not billed", "failed generations are not billed"),
             )
-        state = status.state or status.status
+        # A status spelling RunAPI's SDKs do not know yet still means "not done": the journal keeps it pending.
+        state: TaskState = status.state or "pending"
         with anyio.CancelScope(shield=True):
             await self._journal.update(task_id, status=state)
-        return _pending(action, key, task_id, state)
+        return _pending(action, key, task_id, status.state or status.status)
 
     async def _complete(self, action: Action, status: TaskStatus, key: str, out_dir: OutputFolder) -> TaskOutcome:
         entry = await self._journal.get(status.id)
-        params = entry.params if entry else {}
-        cost = await pricing.task_cost(self._client, action, status, params)
+        params = entry.params if entry else TaskParams()
+        cost = await pricing.task_cost(self._client, action, status, params.model_dump())
         images = self._saver.images_of(status)
         await gather([partial(self._saver.save, image, status, params, cost, out_dir) for image in images])
         with anyio.CancelScope(shield=True):
@@ -287,18 +286,17 @@ class ImageService:
     async def balance(self) -> Balance:
         return await self._client.balance()
 
-    async def list_tasks(self, *, limit: int, status: str | None) -> list[JournalEntry]:
+    async def list_tasks(self, *, limit: int, status: TaskState | None) -> list[TaskRow]:
         return await self._journal.recent(limit=limit, status=status, owner=self._owner)
 
-    async def task_entry(self, task_id: str) -> JournalEntry | None:
+    async def task_entry(self, task_id: str) -> TaskRow | None:
         return await self._journal.get(task_id, owner=self._owner)
 
     async def image_bytes(self, task_id: str, index: int) -> bytes:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is None or not 0 <= index < len(entry.images):
             raise InputError(f"No image {index} for task '{task_id}'. Call get_task to fetch the task first.")
-        record = entry.images[index]
-        path = record.get("path")
+        path = entry.images[index].path
         if path and await anyio.Path(path).is_file():
             return await anyio.Path(path).read_bytes()
         raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
@@ -313,8 +311,9 @@ class ImageService:
         )
 
 
-def _user_params(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if k != SOURCE_URLS}
+def _request_of(job: ImageJob) -> tuple[str, str | None, str | None, tuple[str, ...]]:
+    """The job as `TaskParams.request()` spells it, to compare with a journal row (hashes data: URIs: a thread)."""
+    return (job.prompt, job.aspect_ratio, job.output_resolution, tuple(stored_reference(ref) for ref in job.images))
 
 
 def _pending(action: str, key: str, task_id: str, state: str = "pending") -> TaskOutcome:
@@ -333,7 +332,7 @@ def _base_key(key: str) -> str:
     return key.rsplit("#", 1)[0] if "#" in key else key
 
 
-def _entry_dir(entry: JournalEntry) -> Path | None:
+def _entry_dir(entry: TaskRow) -> Path | None:
     return Path(entry.output_dir) if entry.output_dir else None
 
 

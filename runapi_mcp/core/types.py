@@ -25,6 +25,8 @@ class SavedImage:
     width: int | None = None
     height: int | None = None
     size_bytes: int | None = None
+    content_type: str | None = None  # found in the saved content
+    sha256: str | None = None
     preview: Preview | None = None
     # Set when the image exists at RunAPI but could not be saved locally (the URL still works).
     save_error: str | None = None

@@ -16,7 +16,7 @@ import uvicorn
 
 from runapi_mcp.core.journal import Journal
 from runapi_mcp.gallery.files import ImageFiles
-from runapi_mcp.gallery.records import open_journal_file
+from runapi_mcp.gallery.records import journal_file, open_gallery_journal
 from runapi_mcp.gallery.web import GalleryApp, GalleryConfig
 from runapi_mcp.serving import WILDCARD_BINDS, EmbeddedServer, base_url, listen_socket, serving
 from runapi_mcp.settings import Settings, SettingsError
@@ -56,10 +56,6 @@ def gallery_roots(settings: Settings, extra: Sequence[Path] = ()) -> list[Path]:
     return roots
 
 
-def journal_path(settings: Settings, *, sandbox: bool) -> Path:
-    return settings.state_dir / ("sandbox-journal.sqlite3" if sandbox else "journal.sqlite3")
-
-
 @asynccontextmanager
 async def running_gallery(
     journal: Journal, roots: Sequence[Path], *, host: str = "127.0.0.1", port: int = 0
@@ -81,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"runapi-mcp gallery: {exc}", file=sys.stderr)
         return 2
-    path = journal_path(settings, sandbox=args.sandbox)
-    if not path.is_file():
+    path = journal_file(settings, sandbox=args.sandbox)
+    shared = settings.database_url is not None and not args.sandbox
+    if not shared and not path.is_file():
         print(
             f"runapi-mcp gallery: no task journal at {path} yet; generate an image first "
             "(or set RUNAPI_MCP_STATE_DIR to the folder the server uses).",
@@ -97,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         )
     roots = gallery_roots(settings, [Path(r) for r in args.root])
     try:
-        anyio.run(_serve, open_journal_file(path), roots, args)
+        anyio.run(_serve, open_gallery_journal(settings, sandbox=args.sandbox), roots, args)
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -107,9 +104,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(journal: Journal, roots: list[Path], args: argparse.Namespace) -> None:
-    async with running_gallery(journal, roots, host=args.host, port=args.port) as gallery:
-        print(f"Gallery: {gallery.url}", flush=True)
-        print("Read-only; the address holds its access token. Ctrl-C stops it.", flush=True)
-        if args.open:
-            await anyio.to_thread.run_sync(webbrowser.open, gallery.url)
-        await anyio.sleep_forever()
+    try:
+        async with running_gallery(journal, roots, host=args.host, port=args.port) as gallery:
+            print(f"Gallery: {gallery.url}", flush=True)
+            print("Read-only; the address holds its access token. Ctrl-C stops it.", flush=True)
+            if args.open:
+                await anyio.to_thread.run_sync(webbrowser.open, gallery.url)
+            await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await journal.close()

@@ -1,7 +1,7 @@
 """The one place the gallery reads the task journal: its rows become the flat items the page shows.
 
 Only `Journal.recent` and `Journal.get` are used, and only here (with the journal's construction), so a change
-in the journal's row type or engine touches this module alone.
+in the journal's rows or engines touches this module alone.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import runapi_mcp.core.journal as journal_module
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import LOCAL_OWNER, Journal, TaskRow, open_journal
+from runapi_mcp.settings import Settings
 
 # Statuses after which nothing more will arrive; anything else is still on its way.
 FINISHED = ("completed", "failed", "rejected")
@@ -71,76 +71,56 @@ class GalleryItem:
         }
 
 
-def open_journal_file(path: Path) -> Journal:
-    """The journal in the SQLite file `path` (the one place the gallery builds a journal)."""
-    # The journal is becoming a package whose SQLite journal is built by sqlite_journal(path); until then the
-    # class takes the path itself.
-    factory: Any = getattr(journal_module, "sqlite_journal", None)
-    return Journal(path) if factory is None else cast(Journal, factory(path))
+def open_gallery_journal(settings: Settings, *, sandbox: bool) -> Journal:
+    """The journal the server writes: PostgreSQL when RUNAPI_MCP_DATABASE_URL names one, else the SQLite file."""
+    url = None if sandbox or settings.database_url is None else settings.database_url.get_secret_value()
+    return open_journal(sqlite_path=journal_file(settings, sandbox=sandbox), database_url=url)
+
+
+def journal_file(settings: Settings, *, sandbox: bool) -> Path:
+    return settings.state_dir / ("sandbox-journal.sqlite3" if sandbox else "journal.sqlite3")
 
 
 async def gallery_items(journal: Journal, *, limit: int = MAX_TASKS) -> list[GalleryItem]:
     """Newest first: one item per saved image, one per task without images. Local tasks only: rows a
     multi-tenant HTTP server made for a tenant's key belong to that tenant, not to whoever runs the gallery."""
     items: list[GalleryItem] = []
-    for entry in await journal.recent(limit=limit):
-        items.extend(_items_of(entry))
+    for row in await journal.recent(limit=limit, owner=LOCAL_OWNER):
+        items.extend(_items_of(row))
     return items
 
 
 async def gallery_item(journal: Journal, task_id: str, index: int) -> GalleryItem | None:
     """The item for one image of a local task, or None."""
-    entry = await journal.get(task_id)
-    if entry is None:
+    row = await journal.get(task_id, owner=LOCAL_OWNER)
+    if row is None:
         return None
-    return next((item for item in _items_of(entry) if item.index == index and item.path is not None), None)
+    return next((item for item in _items_of(row) if item.index == index and item.path is not None), None)
 
 
-def _items_of(entry: Any) -> list[GalleryItem]:
-    # Rows are read by field name, whether a field holds a dict (today's rows) or a model (typed rows).
-    if _field(entry, "owner"):  # None or "" is the local user
-        return []
+def _items_of(row: TaskRow) -> list[GalleryItem]:
     common: dict[str, Any] = {
-        "task_id": _str(_field(entry, "task_id")),
-        "action": str(_field(entry, "action") or ""),
-        "status": str(_field(entry, "status") or "unknown"),
-        "prompt": str(_field(_field(entry, "params"), "prompt") or ""),
-        "created_at": float(_field(entry, "created_at") or 0.0),
-        "cost_cents": _number(_field(entry, "cost_cents")),
-        "error": _str(_field(entry, "error")),
+        "task_id": row.task_id,
+        "action": row.action,
+        "status": row.status,
+        "prompt": row.params.prompt,
+        "created_at": row.created_at,
+        "cost_cents": row.cost_cents,
+        "error": row.error,
     }
-    images: list[Any] = list(_field(entry, "images") or [])
-    if not images:
+    if not row.images:
         return [
             GalleryItem(index=None, path=None, width=None, height=None, size_bytes=None, url_expires_at=None, **common)
         ]
     return [
         GalleryItem(
-            index=_int(_field(image, "index"), position),
-            path=_str(_field(image, "path")),
-            width=_int(_field(image, "width")),
-            height=_int(_field(image, "height")),
-            size_bytes=_int(_field(image, "size_bytes")),
-            url_expires_at=_str(_field(image, "url_expires_at")),
+            index=image.index,
+            path=image.path,
+            width=image.width,
+            height=image.height,
+            size_bytes=image.size_bytes,
+            url_expires_at=image.url_expires_at,
             **common,
         )
-        for position, image in enumerate(images)
+        for image in row.images
     ]
-
-
-def _field(row: Any, name: str) -> Any:
-    if isinstance(row, dict):
-        return cast(dict[str, Any], row).get(name)
-    return getattr(row, name, None)
-
-
-def _int(value: Any, default: int | None = None) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -16,6 +16,8 @@ import httpx2
 import pydantic
 from pydantic import SecretStr
 
+from runapi_mcp.urls import display_url
+
 from .errors import AuthenticationError, ConnectionFailedError, RunAPIError, UnexpectedResponseError
 from .responses import REQUEST_ID_HEADER, TASK_ID_HEADER, error_from_response, redact, shorten
 from .retry import RetryPolicy
@@ -106,12 +108,7 @@ def checked_key(api_key: SecretStr | None) -> SecretStr | None:
 
 def origin_of(url: str) -> str:
     """scheme://host[:port], without credentials, path or query: safe to show."""
-    try:
-        parsed = httpx2.URL(url)
-    except httpx2.InvalidURL:
-        return "the configured RunAPI URL"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}"
+    return display_url(url, with_path=False)
 
 
 def connection_error(exc: httpx2.TransportError, target: str, secrets: list[str]) -> ConnectionFailedError:

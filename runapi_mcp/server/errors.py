@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.runapi import errors as api
+from runapi_mcp.urls import display_url
 
 NO_KEY = (
     "No RunAPI API key is set. Set RUNAPI_API_KEY in this server's environment (or \"api_key\" in "
@@ -39,7 +40,8 @@ def explain(exc: Exception, *, base_url: str) -> str:
     if isinstance(exc, api.ServerError):
         return f"RunAPI is failing ({exc.status}: {msg}) and retries ran out. Try again shortly.{task}"
     if isinstance(exc, api.ConnectionFailedError):
-        return f"Could not reach RunAPI at {base_url} ({msg}). Check the network or RUNAPI_BASE_URL.{task}"
+        shown = display_url(base_url)
+        return f"Could not reach RunAPI at {shown} ({msg}). Check the network or RUNAPI_BASE_URL.{task}"
     if isinstance(exc, api.TaskFailedError):
         return f"The task failed ({msg}). Failed generations are not billed.{task}"
     if isinstance(exc, api.ValidationError):

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from runapi_mcp import __version__
 from runapi_mcp.core.jobs import owner_id
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import Journal, open_journal
 from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
@@ -69,7 +69,7 @@ async def open_state(
 
             sandbox = await stack.enter_async_context(running_sandbox(SandboxConfig(latency=settings.sandbox_latency)))
             sandbox_url = sandbox.url
-            settings = settings.model_copy(update={"base_url": sandbox_url, "api_key": SecretStr(SANDBOX_KEY)})
+            settings = settings.replace(base_url=sandbox_url, api_key=SecretStr(SANDBOX_KEY))
             log.info("serving against the in-process RunAPI sandbox at %s", sandbox_url)
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         http = await stack.enter_async_context(
@@ -88,5 +88,7 @@ async def open_state(
         )
         # Sandbox tasks live and die with their sandbox: keep them out of the real task history.
         journal_name = "sandbox-journal.sqlite3" if sandbox_url else "journal.sqlite3"
-        journal = Journal(settings.state_dir / journal_name)
+        url = None if sandbox_url or settings.database_url is None else settings.database_url.get_secret_value()
+        journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
+        stack.push_async_callback(journal.close)
         yield AppState(settings=settings, http=http, client=client, journal=journal, sandbox_url=sandbox_url)

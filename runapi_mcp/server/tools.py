@@ -123,8 +123,8 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
             return "No tasks yet." if status is None else f"No {status} tasks."
         lines: list[str] = []
         for e in entries:
-            files = ", ".join(str(i.get("path")) for i in e.images if i.get("path")) or "no files saved"
-            prompt = str(e.params.get("prompt", ""))[:60]
+            files = ", ".join(i.path for i in e.images if i.path) or "no files saved"
+            prompt = e.params.prompt[:60]
             tid = e.task_id or f"(no id; idempotency_key {e.idempotency_key})"
             lines.append(f"{tid} {e.action} {e.status} \"{prompt}\" {files}")
         return "\n".join(lines)

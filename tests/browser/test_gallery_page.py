@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from runapi_mcp.gallery.cli import gallery_roots, running_gallery
-from runapi_mcp.gallery.records import open_journal_file
 from tests.browser.conftest import contrast, screenshot_path
-from tests.gallery.helpers import EDIT, PENDING, PROMPTS, MadeJournal
+from tests.gallery.helpers import EDIT, PENDING, PROMPTS, MadeJournal, opened
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +20,7 @@ async def loaded_images(page: Any) -> list[int]:
 
 
 async def test_grid_shows_every_journal_image_filters_and_opens_full_size(browser: Any, made: MadeJournal) -> None:
-    async with running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery:
+    async with opened(made) as journal, running_gallery(journal, gallery_roots(made.settings)) as gallery:
         page = await browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme="light")
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -97,7 +96,7 @@ PAIRS = (
 async def test_both_colour_schemes_keep_text_contrast_at_aa_or_better(
     browser: Any, made: MadeJournal, scheme: str
 ) -> None:
-    async with running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery:
+    async with opened(made) as journal, running_gallery(journal, gallery_roots(made.settings)) as gallery:
         page = await browser.new_page(color_scheme=scheme)
         await page.goto(gallery.url)
         await page.wait_for_function("() => document.querySelectorAll('#grid .card').length >= 6")

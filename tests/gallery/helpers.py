@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mcp import Client
 
+from runapi_mcp.core.journal import Journal
+from runapi_mcp.gallery.records import open_gallery_journal
 from runapi_mcp.sandbox import SandboxConfig, running_sandbox
 from runapi_mcp.server import build_server
 from runapi_mcp.settings import Settings
@@ -43,3 +47,13 @@ async def make_journal(tmp_path: Path) -> MadeJournal:
             result = await client.call_tool("generate_image", {"prompt": PENDING, "wait": False})
             pending = (result.structured_content or {})["tasks"][0]["task_id"]
     return MadeJournal(settings, settings.state_dir / "journal.sqlite3", images, pending)
+
+
+@asynccontextmanager
+async def opened(made: MadeJournal) -> AsyncIterator[Journal]:
+    """The journal the gallery reads, closed afterwards (its engine keeps a connection on its own thread)."""
+    journal = open_gallery_journal(made.settings, sandbox=False)
+    try:
+        yield journal
+    finally:
+        await journal.close()

@@ -7,30 +7,34 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
 import pytest
 
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import ImageRecord, Journal, TaskParams
 from runapi_mcp.gallery.cli import gallery_roots, running_gallery
-from runapi_mcp.gallery.records import open_journal_file
-from tests.gallery.helpers import PENDING, PROMPTS, MadeJournal
+from tests.gallery.helpers import PENDING, PROMPTS, MadeJournal, opened
 
 pytestmark = pytest.mark.anyio
 
 
 async def hostile_row(journal: Journal, task_id: str, path: str) -> None:
     await journal.record_intent(
-        idempotency_key=f"k-{task_id}", action="text_to_image", params={"prompt": f"hostile {task_id}"}, output_dir=None
+        idempotency_key=f"k-{task_id}",
+        action="text_to_image",
+        params=TaskParams(prompt=f"hostile {task_id}"),
+        output_dir=None,
     )
     await journal.attach_task_id(f"k-{task_id}", task_id)
-    await journal.update(task_id, status="completed", images=[{"index": 0, "path": path, "width": 8, "height": 8}])
+    await journal.update(task_id, status="completed", images=[ImageRecord(index=0, path=path, width=8, height=8)])
 
 
 async def test_items_list_every_saved_image_newest_first_and_the_pending_task(made: MadeJournal) -> None:
     async with (
-        running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery,
+        opened(made) as journal,
+        running_gallery(journal, gallery_roots(made.settings)) as gallery,
         httpx2.AsyncClient() as http,
     ):
         items = (await http.get(gallery.url + "api/items")).json()["items"]
@@ -48,7 +52,7 @@ async def test_items_list_every_saved_image_newest_first_and_the_pending_task(ma
 
 
 async def test_without_the_token_or_with_a_wrong_one_nothing_is_served(made: MadeJournal) -> None:
-    async with running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery:
+    async with opened(made) as journal, running_gallery(journal, gallery_roots(made.settings)) as gallery:
         assert len(gallery.token) >= 43  # 32 random bytes: 256 bits
         origin = gallery.url.removesuffix(f"{gallery.token}/")
         wrong = gallery.token[:-1] + ("A" if gallery.token[-1] != "A" else "B")
@@ -62,7 +66,8 @@ async def test_without_the_token_or_with_a_wrong_one_nothing_is_served(made: Mad
 
 async def test_read_only_loopback_host_only_and_safe_headers(made: MadeJournal) -> None:
     async with (
-        running_gallery(open_journal_file(made.journal), gallery_roots(made.settings)) as gallery,
+        opened(made) as journal,
+        running_gallery(journal, gallery_roots(made.settings)) as gallery,
         httpx2.AsyncClient() as http,
     ):
         for method in ("POST", "PUT", "DELETE", "PATCH"):
@@ -80,14 +85,18 @@ async def test_read_only_loopback_host_only_and_safe_headers(made: MadeJournal) 
 async def test_path_tricks_in_the_address_or_the_journal_never_reach_a_file(made: MadeJournal, tmp_path: Path) -> None:
     secret = tmp_path / "secret.png"
     secret.write_bytes(next(iter(made.images.values())).read_bytes())
-    journal = open_journal_file(made.journal)
     link = made.settings.working_dir / "runapi-images" / "link.png"
     link.symlink_to(secret)
-    await hostile_row(journal, "outside", str(secret))
-    await hostile_row(journal, "climb", str(made.settings.working_dir / "runapi-images" / ".." / ".." / "secret.png"))
-    await hostile_row(journal, "symlink", str(link))
-    await hostile_row(journal, "relative", "secret.png")
-    async with running_gallery(journal, gallery_roots(made.settings)) as gallery, httpx2.AsyncClient() as http:
+    async with opened(made) as journal, running_gallery(journal, gallery_roots(made.settings)) as gallery:
+        await hostile_row(journal, "outside", str(secret))
+        await hostile_row(journal, "climb", str(made.settings.working_dir / "runapi-images" / ".." / ".." / "x.png"))
+        await hostile_row(journal, "symlink", str(link))
+        await hostile_row(journal, "relative", "secret.png")
+        await _no_tricks(gallery, made)
+
+
+async def _no_tricks(gallery: Any, made: MadeJournal) -> None:
+    async with httpx2.AsyncClient() as http:
         items = {i["task_id"]: i for i in (await http.get(gallery.url + "api/items")).json()["items"]}
         for task_id in ("outside", "climb", "symlink", "relative"):
             assert items[task_id]["image_url"] is None and items[task_id]["unavailable"]
@@ -214,3 +223,21 @@ def _port_in_use(made: MadeJournal) -> None:
         )
     assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_a_tenants_task_from_a_shared_server_is_not_listed_or_served(made: MadeJournal) -> None:
+    some = next(iter(made.images.values()))
+    async with opened(made) as journal, running_gallery(journal, gallery_roots(made.settings)) as gallery:
+        await journal.record_intent(
+            idempotency_key="k-tenant",
+            action="text_to_image",
+            params=TaskParams(prompt="a tenant's secret"),
+            output_dir=None,
+            owner="3f9a0c1d2e4b5a69",
+        )
+        await journal.attach_task_id("k-tenant", "tenant-task", owner="3f9a0c1d2e4b5a69")
+        await journal.update("tenant-task", status="completed", images=[ImageRecord(index=0, path=str(some))])
+        async with httpx2.AsyncClient() as http:
+            listing = (await http.get(gallery.url + "api/items")).text
+            assert "tenant-task" not in listing and "a tenant's secret" not in listing
+            assert (await http.get(gallery.url + "image/tenant-task/0")).status_code == 404

@@ -105,7 +105,7 @@ async def servers(tmp_path: Path) -> AsyncIterator[tuple[str, Probe, dict[str, s
     probe = Probe()
     urls: dict[str, str] = {}
     probe_app = Starlette(routes=[Route("/{path:path}", probe.endpoint)])
-    base = make_settings(tmp_path, "http://127.0.0.1:9").model_copy(update={"transport": "http"})
+    base = make_settings(tmp_path, "http://127.0.0.1:9").replace(transport="http")
     async with running_http_app(probe_app, base) as probe_url, running_http_app(stand_in(urls), base) as api_url:
         probe_port = probe_url.rsplit(":", 1)[1]
         urls.update({
@@ -163,7 +163,7 @@ async def test_hostile_result_urls_are_never_fetched_or_saved_and_a_good_one_is(
     settings = make_settings(
         tmp_path, api_url, RUNAPI_MCP_MAX_DOWNLOAD_MB="1", RUNAPI_MCP_TIMEOUT="1", RUNAPI_MCP_MAX_RETRIES="0",
         RUNAPI_MCP_PREVIEW="off",
-    ).model_copy(update={"transport": "http"})
+    ).replace(transport="http")
     recorder = RecordingTransport()
     out = settings.working_dir / "runapi-images"
     async with Client(build_server(settings, transport=recorder)) as client:
