@@ -23,11 +23,13 @@ from .models import (
     SERVICE,
     Action,
     Balance,
+    CliExchange,
     CreatedTask,
     EditImageRequest,
     Me,
     PreparedUpload,
     PriceSchedules,
+    PromptPage,
     TaskStatus,
     TempFile,
     TextToImageRequest,
@@ -165,6 +167,37 @@ class RunAPIClient:
     async def me(self) -> Me:
         response = await self._wire.send("GET", f"{API_PREFIX}/me")
         return parse_body(response, Me, what="the account")
+
+    # Browser login and the prompt library: neither needs a key
+
+    async def cli_exchange(self, *, code: str, code_verifier: str, redirect_port: int, hostname: str) -> CliExchange:
+        """Trade an approved browser login's code for a key. Never retried: a code is good for one exchange."""
+        body = {"code": code, "code_verifier": code_verifier, "redirect_port": redirect_port}
+        path = f"{API_PREFIX}/cli/exchange"
+        response = await self._wire.send("POST", path, body=body, headers={"x-cli-hostname": hostname})
+        return parse_body(response, CliExchange, what="the login exchange")
+
+    async def search_prompts(
+        self,
+        *,
+        q: str | None = None,
+        category: str | None = None,
+        tags: tuple[str, ...] = (),
+        modality: str | None = None,
+        featured: bool | None = None,
+        page: int = 1,
+        per_page: int = 20,
+    ) -> PromptPage:
+        """One page of RunAPI's prompt library for GPT Image 2, filtered as asked."""
+        if page < 1 or not 1 <= per_page <= 100:
+            raise invalid("page must be 1 or more and per_page between 1 and 100")
+        params = {"model": MODEL_ID, "page": str(page), "per_page": str(per_page)}
+        optional = {"q": q, "category": category, "modality": modality, "tags": ",".join(tags) or None}
+        params.update({name: value for name, value in optional.items() if value})
+        if featured is not None:
+            params["featured"] = "true" if featured else "false"
+        response = await self._wire.send("GET", f"{API_PREFIX}/prompts", params=params)
+        return parse_body(response, PromptPage, what="the prompt library")
 
     # Temporary files
 

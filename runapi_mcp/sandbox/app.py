@@ -24,8 +24,10 @@ from runapi_mcp.sandbox.errors import ApiError, api_error_response, error_respon
 from runapi_mcp.sandbox.faults import Fault
 from runapi_mcp.sandbox.files import StoredFile
 from runapi_mcp.sandbox.http_io import authenticate, base_url, json_limit, origin, read_body, read_json
+from runapi_mcp.sandbox.login import login_routes
 from runapi_mcp.sandbox.middleware import FAULT_SCOPE_KEY, SandboxMiddleware, format_seconds
 from runapi_mcp.sandbox.pricing import etag, etag_matches, price_quote, schedules_body
+from runapi_mcp.sandbox.prompts import prompt_routes
 from runapi_mcp.sandbox.render import render_placeholder_png
 from runapi_mcp.sandbox.state import SandboxState
 from runapi_mcp.sandbox.validation import (
@@ -66,6 +68,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         Route("/_sandbox/faults", api.faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/clock", api.clock, methods=["POST"]),
         Route("/_sandbox/balance", api.set_balance, methods=["POST"]),
+        *login_routes(state), *prompt_routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -178,13 +178,23 @@ async def _answer(ctx: AppContext, flow: Callable[[], Awaitable[JobOutcome]], wo
         raise ToolError(explain(exc, base_url=state.settings.base_url)) from exc
     if job.all_failed:
         # Nothing usable came back: an error result the agent cannot mistake for success.
-        tasks = job.tasks
-        lines = [f"Task {t.task_id or '(none)'} {t.status}: {t.error or 'no detail'}." for t in tasks]
-        if any(t.status == "failed" for t in tasks):
-            lines.append("Failed generations are not billed; adjust the prompt and try again.")
-        lines.extend(f"Next: {t.next_hint}." for t in tasks if t.next_hint)
-        return CallToolResult(content=[TextContent(type="text", text=" ".join(lines))], is_error=True)
+        return CallToolResult(content=[TextContent(type="text", text=failure_text(job, state))], is_error=True)
     return build_result(job, working_dir=working_dir, structured=True)
+
+
+def failure_text(job: JobOutcome, state: AppState) -> str:
+    """Why nothing usable came back, in words, with the next step: a refusal in the server's own explanation."""
+    base_url = state.settings.base_url
+    if len(job.tasks) == 1 and job.tasks[0].cause is not None:
+        return explain(job.tasks[0].cause, base_url=base_url)
+    lines: list[str] = []
+    for t in job.tasks:
+        why = explain(t.cause, base_url=base_url) if t.cause is not None else (t.error or "no detail")
+        lines.append(f"Task {t.task_id or '(none)'} {t.status}: {why.rstrip('.')}.")
+    if any(t.status == "failed" for t in job.tasks):
+        lines.append("Failed generations are not billed; adjust the prompt and try again.")
+    lines.extend(f"Next: {t.next_hint}." for t in job.tasks if t.next_hint)
+    return " ".join(lines)
 
 
 def _progress(ctx: AppContext) -> ProgressFn:
