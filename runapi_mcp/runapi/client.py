@@ -16,6 +16,7 @@ import httpx2
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
+from runapi_mcp.text import shorten
 
 from .errors import UnexpectedResponseError
 from .models import (
@@ -34,12 +35,7 @@ from .models import (
     TempFile,
     TextToImageRequest,
 )
-from .responses import (
-    RETRY_AFTER_HEADER,
-    error_from_response,
-    parse_retry_after,
-    shorten,
-)
+from .responses import MAX_MESSAGE_CHARS, RETRY_AFTER_HEADER, error_from_response, parse_retry_after
 from .retry import RetryPolicy
 from .validation import (
     build_request,
@@ -238,7 +234,7 @@ class RunAPIClient:
         if not response.is_success:
             error = error_from_response(response)
             raise type(error)(
-                shorten(f"Uploading {filename} to RunAPI's storage failed: {error.message}"),
+                shorten(f"Uploading {filename} to RunAPI's storage failed: {error.message}", MAX_MESSAGE_CHARS),
                 status=error.status,
                 code=error.code,
                 request_id=error.request_id,

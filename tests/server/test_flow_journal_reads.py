@@ -29,7 +29,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return counted
 
 
-async def test_a_generate_that_waits_reads_the_journal_once_per_task(connect: ClientFactory, reads: Counter[str]) -> None:
+async def test_a_generate_that_waits_reads_the_journal_once_per_task(
+    connect: ClientFactory, reads: Counter[str]
+) -> None:
     async with connect() as client:
         one = await client.call_tool("generate_image", {"prompt": "one task"})
         assert not one.is_error, text_of(one)
