@@ -1,7 +1,9 @@
-"""Streamable HTTP: /mcp and /healthz, loopback by default, auth required for any other bind.
+"""Streamable HTTP: /mcp, /healthz (alive) and /readyz (taking calls), loopback by default, auth required
+for any other bind.
 
-Three layers guard /mcp, outermost first: BearerGuard (auth, and in per-request mode a session stays with
-the key that opened it), the SDK's Host/Origin checks against DNS rebinding, and its request size limit.
+Four layers guard /mcp, outermost first: the drain (on SIGTERM new calls get a 503 and /readyz fails while
+running calls finish), BearerGuard (auth, and in per-request mode a session stays with the key that opened
+it), the SDK's Host/Origin checks against DNS rebinding, and its request size limit.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runapi_mcp.server.bearer import bearer_token
+from runapi_mcp.server.request_state import STATE_KEYS_SETTING, needs_shared_keys
 from runapi_mcp.serving import (
     SHUTDOWN_TIMEOUT,
     WILDCARD_BINDS,
+    Drain,
+    DrainGuard,
+    DrainingServer,
     EmbeddedServer,
     base_url,
     listen_socket,
@@ -44,6 +50,15 @@ _JSON_SLACK_BYTES = 1024 * 1024
 # Sessions remembered for the key check; the oldest is forgotten first (the SDK expires idle sessions too).
 MAX_TRACKED_SESSIONS = 10_000
 SESSION_HEADER = "mcp-session-id"
+MCP_PATH = "/mcp"
+# Probes answer without auth: a balancer or kubelet has no key.
+PROBE_PATHS = ("/healthz", "/readyz")
+# A call's wait ends with a download and a save: the default drain outlasts the wait budget by this much.
+DRAIN_MARGIN_SECONDS = 10.0
+DRAINING_MESSAGE = (
+    "This server is shutting down and takes no new calls. Send the call again (another replica answers it); "
+    "a create you resend must reuse its idempotency_key so it is not paid twice."
+)
 
 
 class HttpConfigError(ValueError):
@@ -105,7 +120,7 @@ class BearerGuard:
         self._sessions: OrderedDict[str, str] = OrderedDict()  # session id -> digest of the key that opened it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.settings.http_auth == "none" or scope["path"] == "/healthz":
+        if scope["type"] != "http" or self.settings.http_auth == "none" or scope["path"] in PROBE_PATHS:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -160,18 +175,55 @@ class BearerGuard:
             self._sessions.popitem(last=False)
 
 
-def build_http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
+def drain_seconds(settings: Settings) -> float:
+    """How long SIGTERM waits for running calls: RUNAPI_MCP_DRAIN_SECONDS, else the wait budget plus a margin."""
+    if settings.drain_seconds is not None:
+        return settings.drain_seconds
+    return settings.wait_seconds + DRAIN_MARGIN_SECONDS
+
+
+def build_http_app(mcp: MCPServer[Any], settings: Settings, drain: Drain | None = None) -> ASGIApp:
     check_bind(settings)
+    drain = drain or Drain(drain_seconds(settings))
     app: Starlette = mcp.streamable_http_app(
-        streamable_http_path="/mcp",
+        streamable_http_path=MCP_PATH,
         stateless_http=settings.http_stateless,
         max_request_body_size=request_limit(settings),
         transport_security=security_settings(settings),
         host=settings.http_host,
     )
+
+    async def readyz(_: Request) -> Response:
+        state = "draining" if drain.draining else "ready"
+        return JSONResponse(
+            {"status": state, "calls_in_flight": drain.in_flight}, status_code=503 if drain.draining else 200
+        )
+
     # Added to this app rather than registered on the server, so building twice never doubles the route.
     app.router.routes.append(Route("/healthz", _healthz, methods=["GET"]))
-    return BearerGuard(app, settings)
+    app.router.routes.append(Route("/readyz", readyz, methods=["GET"]))
+    return DrainGuard(
+        BearerGuard(app, settings), drain, guarded=_is_mcp, counted=_is_call, refuse=_refuse_while_draining
+    )
+
+
+def _is_mcp(scope: Scope) -> bool:
+    return scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/")
+
+
+def _is_call(scope: Scope) -> bool:
+    # Every MCP message is a POST; a session's standalone GET stream lives as long as its client, and
+    # the drain does not wait for it.
+    return scope["method"] == "POST" and _is_mcp(scope)
+
+
+async def _refuse_while_draining(scope: Scope, receive: Receive, send: Send) -> None:
+    # A JSON-RPC error body: MCP clients show its message rather than a bare status.
+    await JSONResponse(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32000, "message": DRAINING_MESSAGE}},
+        status_code=503,
+        headers={"Retry-After": "1", "Connection": "close"},
+    )(scope, receive, send)
 
 
 async def _healthz(_: Request) -> Response:
@@ -192,16 +244,26 @@ def _uvicorn_config(app: ASGIApp) -> uvicorn.Config:
 
 
 def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
-    app = build_http_app(mcp, settings)
+    drain = Drain(drain_seconds(settings))
+    app = build_http_app(mcp, settings, drain)
     sock = listen_socket(settings.http_host, settings.http_port)
     url = base_url(sock, settings.http_host)
     if not is_loopback(settings.http_host) and not settings.http_allowed_hosts:
+        log.warning("Only loopback Host headers are accepted; set RUNAPI_MCP_ALLOWED_HOSTS to the names clients use.")
+    if needs_shared_keys(settings):
         log.warning(
-            "Only loopback Host headers are accepted; set RUNAPI_MCP_ALLOWED_HOSTS to the names clients use."
+            "%s is not set: request state this replica seals is refused by the others. Give every replica "
+            "the same keys (32+ random characters each) when several serve one address.",
+            STATE_KEYS_SETTING,
         )
-    log.info("serving MCP over streamable HTTP at %s/mcp (auth: %s)", url, settings.http_auth)
+    log.info(
+        "serving MCP over streamable HTTP at %s/mcp (auth: %s, readiness at /readyz, SIGTERM drains up to %gs)",
+        url,
+        settings.http_auth,
+        drain.seconds,
+    )
     try:
-        uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])
+        DrainingServer(_uvicorn_config(app), drain).run(sockets=[sock])
     finally:
         sock.close()
 
