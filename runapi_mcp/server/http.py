@@ -12,20 +12,21 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runapi_mcp.server.bearer import bearer_token
 from runapi_mcp.server.request_state import STATE_KEYS_SETTING, needs_shared_keys
@@ -47,9 +48,6 @@ log = logging.getLogger(__name__)
 # The floor for the request size limit; the limit grows to fit one maximal image sent as a data: URI.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 _JSON_SLACK_BYTES = 1024 * 1024
-# Sessions remembered for the key check; the oldest is forgotten first (the SDK expires idle sessions too).
-MAX_TRACKED_SESSIONS = 10_000
-SESSION_HEADER = "mcp-session-id"
 MCP_PATH = "/mcp"
 # Probes answer without auth: a balancer or kubelet has no key.
 PROBE_PATHS = ("/healthz", "/readyz")
@@ -109,22 +107,21 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
 class BearerGuard:
     """Checks the Authorization header on /mcp before the MCP layer sees the request.
 
-    In per-request mode the bearer is the caller's RunAPI key, and a session belongs to the key that
-    opened it: another key presenting its session id is told the session does not exist, so one tenant
-    cannot listen in on, or act inside, another's session.
+    In per-request mode the bearer is the caller's RunAPI key. The request is marked with who it is
+    (`scope["user"]`, named by a digest of the key, never the key), so the SDK binds each session to the
+    key that opened it: another key presenting its session id is told the session does not exist, and one
+    tenant cannot listen in on, or act inside, another's session.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self._sessions: OrderedDict[str, str] = OrderedDict()  # session id -> digest of the key that opened it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.settings.http_auth == "none" or scope["path"] in PROBE_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        token = bearer_token(headers)
+        token = bearer_token(Headers(scope=scope))
         ok = token is not None
         if token is not None and self.settings.http_auth == "token":
             expected = self.settings.http_token.get_secret_value() if self.settings.http_token else ""
@@ -138,41 +135,10 @@ class BearerGuard:
             )
             await response(scope, receive, send)
             return
-        if self.settings.http_auth != "per-request":
-            await self.app(scope, receive, send)
-            return
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        session = headers.get(SESSION_HEADER)
-        if session is not None:
-            owner = self._sessions.get(session)
-            if owner is None:
-                self._remember(session, digest)  # forgotten (or never seen): the first key to use it keeps it
-            elif not hmac.compare_digest(owner, digest):
-                # The same answer as for a session that never existed: nothing tells the caller it is someone's.
-                await JSONResponse(
-                    {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}},
-                    status_code=404,
-                )(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, receive, self._binding_send(send, digest))
-
-    def _binding_send(self, send: Send, digest: str) -> Send:
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                for name, value in message.get("headers", []):
-                    if name.lower() == SESSION_HEADER.encode():
-                        self._remember(value.decode("latin-1"), digest)
-            await send(message)
-
-        return wrapped
-
-    def _remember(self, session: str, digest: str) -> None:
-        self._sessions[session] = digest
-        self._sessions.move_to_end(session)
-        while len(self._sessions) > MAX_TRACKED_SESSIONS:
-            self._sessions.popitem(last=False)
+        if self.settings.http_auth == "per-request":
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            scope = {**scope, "user": AuthenticatedUser(AccessToken(token=digest, client_id=digest, scopes=[]))}
+        await self.app(scope, receive, send)
 
 
 def drain_seconds(settings: Settings) -> float:
