@@ -45,6 +45,7 @@ def test_inspector_lists_the_six_tools(tmp_path: Path) -> None:
 
 
 def test_inspector_calls_generate_image_and_gets_a_saved_png(tmp_path: Path) -> None:
+    """A third-party client's generate gets a completed task, a PNG in the project and text, image and link blocks."""
     result = run_inspector(
         tmp_path, "--method", "tools/call", "--tool-name", "generate_image",
         "--tool-arg", "prompt=an inspector badge", "--tool-arg", "aspect_ratio=3:2",

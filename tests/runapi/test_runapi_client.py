@@ -37,6 +37,7 @@ def text_request() -> Any:
 
 
 async def test_create_text_to_image_posts_the_body_with_auth_json_and_the_key_as_a_header(fake: Any) -> None:
+    """A text-to-image create is one POST to its endpoint with auth, JSON, user agent, idempotency key and the body."""
     fake.reply(fake.json(created()))
     task = await fake.client().create_task("text_to_image", text_request(), idempotency_key="job-1")
     assert (task.id, task.status, task.task_replayed) == (TASK, "pending", False)
@@ -75,6 +76,7 @@ async def test_a_create_with_a_bad_idempotency_key_sends_nothing(fake: Any, key:
 
 
 async def test_get_task_reads_status_images_usage_keeps_unknown_fields_and_retry_after(fake: Any) -> None:
+    """get_task is one plain GET; its reply is parsed whole, unknown fields are kept and Retry-After is read."""
     body = {"id": TASK, "status": "completed", "images": [{"url": "https://cdn.test/1.png", "width": 1024}],
             "usage": {"cost": 0.06, "generated_images": 1}, "billing": {"reservation": {"amount_cents": 6}},
             "brand_new_field": {"x": 1}}
@@ -313,6 +315,7 @@ def prepared() -> dict[str, Any]:
 
 
 async def test_upload_prepares_puts_exactly_the_signed_headers_without_auth_and_confirms(fake: Any) -> None:
+    """An upload prepares with auth, PUTs only the signed headers (no auth, no defaults) and confirms."""
     data = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     fake.reply(fake.json(prepared()), httpx2.Response(200), fake.json(temp_file("pic.png")))
     # Even a client that carries default headers (or a key) must not leak them to the storage host.

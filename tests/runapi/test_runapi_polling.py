@@ -42,6 +42,7 @@ def within(seconds: float) -> float:
 
 
 async def test_polls_until_completed_and_reports_every_poll() -> None:
+    """Polling stops at the terminal status and reports each poll with its count."""
     fetch, calls = scripted(status("pending"), status("processing"), status("completed", images=[{"url": "u"}]))
     seen: list[tuple[str | None, int]] = []
 
@@ -63,6 +64,7 @@ async def test_a_failed_task_is_finished_not_raised() -> None:
 
 
 async def test_running_out_of_time_returns_unfinished_with_the_last_status() -> None:
+    """At the deadline polling returns unfinished with the last status, its last read at the deadline itself."""
     fetch, calls = scripted(status("processing"))
     started = time.monotonic()
     outcome = await poll_until_done(fetch, schedule=FAST, deadline=started + 0.05)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mcp.shared.exceptions import MCPError
 
 from tests.security.harness import Harness, error_text, hostile_harness, png
-from tests.server.helpers import text_of
+from tests.support.mcp_http import text_of
 
 EXAMPLES = 60
 HYPOTHESIS = settings(
