@@ -1,4 +1,4 @@
-"""5. Previews: a 4k image to the preview the model sees, as the server makes it (core.previews).
+"""5. Previews: a 4k image to the preview the model sees, as the server makes it (core.images).
 
 The source is a photo-like PNG (smooth colour fields plus fine grain, so it compresses and decodes like
 a photograph rather than like a flat placeholder) at RunAPI's 4k sizes: 16:9 (3840x2160) and 1:1

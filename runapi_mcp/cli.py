@@ -1,7 +1,8 @@
 """runapi-mcp's command line: serve (the default), sandbox, demo, init, doctor.
 
 Subcommands import their modules only when chosen: a host starts `runapi-mcp` for every session, and
-the serve path must not pay for the sandbox's or init's imports.
+the serve path must not pay for the sandbox's or init's imports. This module must stay importable on older
+Pythons, so that an unsupported one gets a sentence instead of a syntax error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,29 @@ from collections.abc import Sequence
 from runapi_mcp import __version__
 
 COMMANDS = ("serve", "sandbox", "demo", "init", "doctor")
+MIN_PYTHON = (3, 11)  # pyproject.toml's requires-python says the same (a test keeps them in step)
+
+
+def python_problem(version: Sequence[int]) -> str | None:
+    """Why this Python cannot run runapi-mcp, or None when it can."""
+    if tuple(version[:2]) >= MIN_PYTHON:
+        return None
+    need = ".".join(map(str, MIN_PYTHON))
+    return (
+        f"runapi-mcp needs Python {need} or newer; this is Python {'.'.join(map(str, version[:3]))}. "
+        f"Make the venv with a newer one, e.g. `python{need} -m venv .venv`."
+    )
+
+
+def unknown_command(word: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f" Did you mean `runapi-mcp {close[0]}`?" if close else ""
+    return (
+        f"runapi-mcp: unknown command {word!r}.{hint} Commands: {', '.join(COMMANDS)} "
+        "(`runapi-mcp COMMAND --help` for each; no command serves MCP over stdio)."
+    )
 
 
 def _serve_parser(prog: str = "runapi-mcp") -> argparse.ArgumentParser:
@@ -24,15 +48,22 @@ def _serve_parser(prog: str = "runapi-mcp") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"runapi-mcp {__version__}")
     parser.add_argument("--transport", choices=("stdio", "http"), help="stdio (default) or streamable HTTP")
+    # Text, checked by the settings exactly like RUNAPI_MCP_HOST and RUNAPI_MCP_PORT.
     parser.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    parser.add_argument("--port", help="HTTP port, 0 to 65535 (default 8000; 0 picks a free one)")
     parser.add_argument("--stateless", action="store_true", default=None, help="stateless HTTP, for replicas")
     parser.add_argument("--sandbox", action="store_true", default=None, help="serve against a local RunAPI sandbox")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if problem := python_problem(tuple(sys.version_info[:3])):
+        print(problem, file=sys.stderr)
+        return 2
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[0].startswith("-") and args[0] not in COMMANDS:
+        print(unknown_command(args[0]), file=sys.stderr)
+        return 2
     command = args[0] if args and args[0] in COMMANDS else "serve"
     rest = args[1:] if args and args[0] in COMMANDS else args
     if command == "sandbox":
@@ -75,8 +106,11 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     try:
         settings = Settings.load(
-            transport=args.transport, http_host=args.host, http_port=args.port,
-            http_stateless=args.stateless, sandbox=args.sandbox,
+            transport=args.transport,
+            http_host=args.host,
+            http_port=args.port,
+            http_stateless=args.stateless,
+            sandbox=args.sandbox,
         )
     except SettingsError as exc:
         print(f"runapi-mcp: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from runapi_mcp.core.errors import DownloadError, InputError
 from runapi_mcp.core.files import move_to_free_name
 from runapi_mcp.core.images import EXTENSIONS, NotAnImageError, identify_image
 from runapi_mcp.core.urlsafety import check_download_url
+from runapi_mcp.urls import display_url
 
 MAX_REDIRECTS = 5
 # Declared types we accept before looking at the bytes; anything else (an HTML error page, JSON) is refused.
@@ -188,9 +189,4 @@ def _megabytes(n: int) -> str:
 
 def _display(url: str) -> str:
     """The URL without its query (signed URLs carry tokens) and shortened, for messages."""
-    try:
-        parsed = httpx2.URL(url)
-        text = f"{parsed.scheme}://{parsed.host}{parsed.path}"
-    except (httpx2.InvalidURL, ValueError, TypeError):
-        text = url.split("?", 1)[0]
-    return text if len(text) <= 100 else text[:97] + "..."
+    return display_url(url)

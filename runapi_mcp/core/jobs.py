@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from runapi_mcp.core.errors import InputError
 from runapi_mcp.runapi.models import Action
@@ -16,14 +14,6 @@ MAX_PROMPT_CHARS = 20_000
 # RunAPI allows 512; count > 1 appends "#n" to the key.
 MAX_KEY_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Where this call may read and write: the working directory and the allowed roots."""
-
-    working_dir: Path
-    roots: tuple[Path, ...]
 
 
 @dataclass(frozen=True)
@@ -52,17 +42,6 @@ class ImageJob:
             raise InputError(
                 f"idempotency_key must be 1 to {MAX_KEY_CHARS} printable ASCII characters; leave it out to get one."
             )
-
-    def params(self) -> dict[str, Any]:
-        """The parameters that define the task: what the journal keeps and replays compare."""
-        out: dict[str, Any] = {"prompt": self.prompt}
-        if self.aspect_ratio:
-            out["aspect_ratio"] = self.aspect_ratio
-        if self.output_resolution:
-            out["output_resolution"] = self.output_resolution
-        if self.images:
-            out["images"] = list(self.images)
-        return out
 
 
 def owner_id(api_key: str) -> str:

@@ -36,13 +36,12 @@ def offline_table(reason: str) -> PriceTable:
     return PriceTable(dict(LIST_PRICE_CENTS), "USD", f"offline list price ({reason})", live=False)
 
 
-async def task_cost(client: RunAPIClient, action: Action, status: TaskStatus, params: dict[str, Any]) -> Cost:
+async def task_cost(client: RunAPIClient, action: Action, status: TaskStatus, resolution: str | None) -> Cost:
     """What a completed task cost: RunAPI's own figure when the status carries one, else the price list's."""
     charged = _charged_usd(status)
     if charged is not None:
         return Cost(charged, "charged", "as reported by RunAPI")
     table = await price_table(client, action)
-    resolution = params.get("output_resolution")
     count = len(status.images) or 1
     usd = table.cents_for(resolution) * count / 100
     return Cost(usd, "estimated", f"{count} x {resolution or '1k'} image at {table.source}")

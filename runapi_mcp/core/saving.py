@@ -1,23 +1,28 @@
-"""Saving a completed task's images: streamed download, sidecar, preview; and reading saved results back."""
+"""Saving a completed task's images: streamed download, sidecar, preview; and reading saved results back.
+
+The task exists and is paid for by the time anything here runs, so nothing here may fail it: an image that
+cannot be saved keeps its URL and says why, a sidecar that cannot be written is logged, and the preview is
+optional.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
 
+from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.download import download_to
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.files import image_filename, write_sidecar
-from runapi_mcp.core.folders import OutputFolder
-from runapi_mcp.core.images import make_preview_async
-from runapi_mcp.core.journal import JournalEntry
-from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome
-from runapi_mcp.runapi.models import TaskStatus
-from runapi_mcp.settings import Settings
+from runapi_mcp.core.images import Preview, make_preview_async
+from runapi_mcp.core.journal import ImageRecord, TaskRow
+from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome, TaskRun
+
+log = logging.getLogger(__name__)
 
 # A whole download may take this many request timeouts (60 s by default).
 DOWNLOAD_TIMEOUT_FACTOR = 2
@@ -26,80 +31,71 @@ URL_LIFETIME_SECONDS = 7 * 24 * 3600
 
 
 class ResultSaver:
-    def __init__(self, http: httpx2.AsyncClient, settings: Settings, *, allow_hosts: tuple[str, ...], sandbox: bool):
+    def __init__(self, http: httpx2.AsyncClient, config: CoreConfig, *, allow_hosts: tuple[str, ...], sandbox: bool):
         self._http = http
-        self._settings = settings
+        self._config = config
         self._download_hosts = allow_hosts
         self._sandbox = sandbox
 
-    def images_of(self, status: TaskStatus) -> list[SavedImage]:
-        expires = _iso(time.time() + URL_LIFETIME_SECONDS)
-        return [SavedImage(i, img.url, expires, None) for i, img in enumerate(status.images)]
-
-    async def save(
-        self, image: SavedImage, status: TaskStatus, params: dict[str, Any], cost: Cost, out_dir: OutputFolder
-    ) -> None:
-        if image.url is None:
-            return
-        dest = out_dir.path / image_filename(status.id, image.index, "png")
+    async def save(self, run: TaskRun, task_id: str, index: int, url: str | None, cost: Cost) -> SavedImage:
+        """One result image, saved into the run's folder when it can be; never raises for a failed save."""
+        record = ImageRecord(index=index, url=url, url_expires_at=_iso(time.time() + URL_LIFETIME_SECONDS))
+        if url is None:
+            return SavedImage(record, save_error="RunAPI gave no URL for it")
+        dest = run.folder.path / image_filename(task_id, index, "png")
         try:
             saved = await download_to(
-                self._http, image.url, dest, max_bytes=self._settings.max_download_bytes,
-                timeout=self._settings.request_timeout, allow_hosts=self._download_hosts,
+                self._http, url, dest, max_bytes=self._config.max_download_bytes,
+                timeout=self._config.request_timeout, allow_hosts=self._download_hosts,
                 # A body that trickles in never trips the per-read timeout: bound the whole download too.
-                total_timeout=self._settings.request_timeout * DOWNLOAD_TIMEOUT_FACTOR,
+                total_timeout=self._config.request_timeout * DOWNLOAD_TIMEOUT_FACTOR,
             )
         except (CoreError, OSError) as exc:
-            image.save_error = str(exc)
-            return
-        image.path, image.width, image.height, image.size_bytes = saved.path, saved.width, saved.height, saved.bytes
+            return SavedImage(record, save_error=str(exc))
+        record = record.model_copy(
+            update={
+                "path": str(saved.path), "width": saved.width, "height": saved.height, "size_bytes": saved.bytes,
+                "content_type": saved.content_type, "sha256": saved.sha256,
+            }
+        )
+        await self._write_sidecar(run, task_id, record, cost)
+        return SavedImage(record, preview=await self._preview(saved.path))
+
+    async def _write_sidecar(self, run: TaskRun, task_id: str, record: ImageRecord, cost: Cost) -> None:
         sidecar = {
-            "task_id": status.id,
-            "index": image.index,
+            "task_id": task_id,
             "model": "gpt-image-2",
-            **params,
-            "url": image.url,
-            "url_expires_at": image.url_expires_at,
-            "width": saved.width,
-            "height": saved.height,
-            "sha256": saved.sha256,
+            **run.params.model_dump(mode="json"),
+            **record.model_dump(mode="json", exclude={"path"}),
             "cost_usd": cost.usd,
             "cost_basis": cost.basis,
             "sandbox": self._sandbox,
         }
-        await anyio.to_thread.run_sync(write_sidecar, saved.path, sidecar)
-        if self._settings.preview_max_side > 0:
-            image.preview = await make_preview_async(saved.path, self._settings.preview_max_side)
+        try:
+            await anyio.to_thread.run_sync(write_sidecar, Path(str(record.path)), sidecar)
+        except OSError as exc:
+            log.warning("the sidecar of %s could not be written: %s", record.path, exc.strerror or exc)
+
+    async def _preview(self, path: Path) -> Preview | None:
+        if self._config.preview_max_side <= 0:
+            return None
+        try:
+            return await make_preview_async(path, self._config.preview_max_side)
+        except (CoreError, OSError) as exc:
+            log.warning("no preview of %s: %s", path, exc)
+            return None
 
 
-def image_record(image: SavedImage) -> dict[str, Any]:
-    return {
-        "index": image.index,
-        "url": image.url,
-        "url_expires_at": image.url_expires_at,
-        "path": str(image.path) if image.path else None,
-        "width": image.width,
-        "height": image.height,
-        "size_bytes": image.size_bytes,
-    }
+def files_present(row: TaskRow) -> bool:
+    return bool(row.images) and all(i.path and Path(i.path).is_file() for i in row.images)
 
 
-def files_present(entry: JournalEntry) -> bool:
-    return bool(entry.images) and all(i.get("path") and Path(i["path"]).is_file() for i in entry.images)
-
-
-def outcome_from_entry(entry: JournalEntry) -> TaskOutcome:
-    images = [
-        SavedImage(
-            index=int(r.get("index", i)), url=r.get("url"), url_expires_at=r.get("url_expires_at"),
-            path=Path(r["path"]) if r.get("path") else None, width=r.get("width"), height=r.get("height"),
-            size_bytes=r.get("size_bytes"),
-        )
-        for i, r in enumerate(entry.images)
-    ]
-    cost = Cost(entry.cost_cents / 100, "charged", "from the task history") if entry.cost_cents is not None else None
-    return TaskOutcome(action=entry.action, idempotency_key=entry.idempotency_key, task_id=entry.task_id,
-                       status=entry.status, images=images, cost=cost)
+def outcome_from_row(row: TaskRow) -> TaskOutcome:
+    cost = Cost(row.cost_cents / 100, "charged", "from the task history") if row.cost_cents is not None else None
+    return TaskOutcome(
+        action=row.action, idempotency_key=row.idempotency_key, task_id=row.task_id, status=row.status,
+        images=tuple(SavedImage(record) for record in row.images), cost=cost,
+    )
 
 
 def _iso(epoch: float) -> str:

@@ -18,9 +18,9 @@ import anyio
 
 from runapi_mcp.core.concurrency import gather
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.jobs import Workspace
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import Journal, SourceRef, stored_reference
 from runapi_mcp.core.references import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
+from runapi_mcp.core.types import Workspace
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.models import MAX_SOURCE_IMAGES
 
@@ -48,12 +48,13 @@ class SourceResolver:
         # sha256 -> (url, expires_at epoch); shared across calls by the server.
         self._cache = {} if cache is None else cache
 
-    async def resolve(self, refs: Sequence[str], workspace: Workspace) -> list[str]:
+    async def resolve(self, refs: Sequence[str], workspace: Workspace) -> tuple[SourceRef, ...]:
+        """What RunAPI is sent for each reference: its URL, with the reference as the journal keeps it."""
         if not 1 <= len(refs) <= MAX_SOURCE_IMAGES:
             raise InputError(f"images needs 1 to {MAX_SOURCE_IMAGES} references; got {len(refs)}.")
-        return await gather([partial(self._resolve_one, ref, workspace) for ref in refs])
+        return tuple(await gather([partial(self._resolve_one, ref, workspace) for ref in refs]))
 
-    async def _resolve_one(self, ref: str, workspace: Workspace) -> str:
+    async def _resolve_one(self, ref: str, workspace: Workspace) -> SourceRef:
         parsed = await anyio.to_thread.run_sync(
             lambda: parse_image_ref(
                 ref,
@@ -64,11 +65,13 @@ class SourceResolver:
             )
         )
         if isinstance(parsed, RemoteImage):
-            return parsed.url
+            return SourceRef(reference=ref, url=parsed.url)
         if isinstance(parsed, TaskImageRef):
-            return await self._from_task(parsed)
+            url, digest = await self._from_task(parsed)
+            return SourceRef(reference=ref, url=url, sha256=digest)
         name = parsed.path.name if isinstance(parsed, LocalImage) else f"image.{_EXT.get(parsed.mime_type, 'png')}"
-        return await self._upload(parsed, name)
+        url = await self._upload(parsed, name)
+        return SourceRef(reference=stored_reference(ref, parsed.sha256), url=url, sha256=parsed.sha256)
 
     async def _upload(self, image: LocalImage | DataImage, name: str) -> str:
         cached = self._cache.get(image.sha256)
@@ -78,7 +81,7 @@ class SourceResolver:
         self._cache[image.sha256] = (temp.url, _expiry(temp.expires_at))
         return temp.url
 
-    async def _from_task(self, ref: TaskImageRef) -> str:
+    async def _from_task(self, ref: TaskImageRef) -> tuple[str, str | None]:
         entry = await self._journal.get(ref.task_id, owner=self._owner)
         index = ref.index or 0
         if entry is None or entry.status != "completed":
@@ -89,10 +92,9 @@ class SourceResolver:
         if not 0 <= index < len(entry.images):
             raise InputError(f"task:{ref.task_id} has {len(entry.images)} image(s); index {index} does not exist.")
         record = entry.images[index]
-        url, expires = record.get("url"), record.get("url_expires_at")
+        url, expires, path = record.url, record.url_expires_at, record.path
         if url and (expires is None or _expiry(expires) - REUSE_MARGIN_SECONDS > time.time()):
-            return str(url)
-        path = record.get("path")
+            return url, record.sha256
         if path and await anyio.Path(path).is_file():
             local = await anyio.to_thread.run_sync(
                 lambda: parse_image_ref(
@@ -100,7 +102,7 @@ class SourceResolver:
                 )
             )
             if isinstance(local, LocalImage):
-                return await self._upload(local, local.path.name)
+                return await self._upload(local, local.path.name), local.sha256
         raise InputError(f"The image of task:{ref.task_id} has expired and is not saved locally; generate it again.")
 
 

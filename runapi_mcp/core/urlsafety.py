@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from runapi_mcp.core.errors import InputError
+from runapi_mcp.urls import display_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses it resolves to, as strings. Tests pass their own.
@@ -348,5 +349,5 @@ def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
-def _shorten(url: str, limit: int = 100) -> str:
-    return url if len(url) <= limit else url[: limit - 3] + "..."
+def _shorten(url: str) -> str:
+    return display_url(url)

@@ -10,11 +10,10 @@ from functools import partial
 from pathlib import Path
 
 import anyio.to_thread
-import httpx2
 
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.folders import DEFAULT_FOLDER_NAME, OUTPUT_DIR_SETTING, resolve_output_dir
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import open_journal
 from runapi_mcp.doctor.report import Report
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.errors import (
@@ -24,6 +23,7 @@ from runapi_mcp.runapi.errors import (
     ServerError,
 )
 from runapi_mcp.settings import DEFAULT_BASE_URL, Settings
+from runapi_mcp.urls import display_url
 
 KEY_VAR = "RUNAPI_API_KEY"
 # What a host leaves behind when it passes a variable reference through instead of expanding it:
@@ -184,9 +184,13 @@ async def check_state_dir(report: Report, settings: Settings, *, sandbox: bool) 
     """Open the task journal the server would use (creating it if needed)."""
     name = "state dir"
     journal_name = "sandbox-journal.sqlite3" if sandbox else "journal.sqlite3"
-    journal = Journal(settings.state_dir / journal_name, busy_timeout=5.0)
+    url = None if sandbox or settings.database_url is None else settings.database_url.get_secret_value()
     try:
-        await journal.recent(limit=1)
+        journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url, busy_timeout=5.0)
+        try:
+            await journal.recent(limit=1)
+        finally:
+            await journal.close()
     except CoreError as exc:
         report.add("FAIL", name, str(exc))
         return
@@ -195,13 +199,7 @@ async def check_state_dir(report: Report, settings: Settings, *, sandbox: bool) 
 
 def shown_url(url: str) -> str:
     """scheme://host[:port]/path: never userinfo or a query, which may carry credentials."""
-    try:
-        parsed = httpx2.URL(url)
-    except httpx2.InvalidURL:
-        return "the configured base URL (not a valid URL)"
-    port = f":{parsed.port}" if parsed.port else ""
-    path = parsed.path.rstrip("/")
-    return f"{parsed.scheme}://{parsed.host}{port}{path}"
+    return display_url(url)
 
 
 def _where_base_url_is_set(settings: Settings) -> str:

@@ -127,7 +127,7 @@ async def _check_account_and_folders(report: Report, settings: Settings, *, sand
             from runapi_mcp.sandbox import SandboxConfig, running_sandbox
 
             running = await stack.enter_async_context(running_sandbox(SandboxConfig(latency=0)))
-            settings = settings.model_copy(update={"base_url": running.url, "api_key": SecretStr(SANDBOX_KEY)})
+            settings = settings.replace(base_url=running.url, api_key=SecretStr(SANDBOX_KEY))
         have_key = check_key(report, settings, sandbox=sandbox)
         http = await stack.enter_async_context(
             httpx2.AsyncClient(timeout=httpx2.Timeout(HTTP_TIMEOUT), follow_redirects=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from runapi_mcp.install.errors import InitError
-from runapi_mcp.install.launch import KEY_VAR, PACKAGE, ServerLaunch, default_launch
+from runapi_mcp.install.launch import KEY_VAR, PACKAGE, ServerLaunch, launch_here
 from runapi_mcp.install.targets import TARGETS, HostTarget
 from runapi_mcp.settings import Settings, SettingsError
 
@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         # Not `command`: runapi_mcp.cli keeps the subcommand name there.
         dest="launch_command",
         metavar="CMD",
-        help='how the host starts the server (default "uvx runapi-mcp"), e.g. "python -m runapi_mcp" '
-        "or an absolute path to runapi-mcp",
+        help='how the host starts the server (default: "uvx runapi-mcp" when installed from a package index, '
+        'else this interpreter with "-m runapi_mcp"), e.g. "python -m runapi_mcp" or an absolute path to runapi-mcp',
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be written and where, and write nothing"
@@ -60,6 +60,7 @@ def run_init(
     err: TextIO | None = None,
     platform: str = sys.platform,
     which: Callable[[str], str | None] = shutil.which,
+    here: Callable[[], ServerLaunch] = launch_here,
 ) -> int:
     """Run `init` from parsed arguments; returns the exit status. Never prints the API key."""
     from runapi_mcp.install.init import apply_init, plan_init  # the file editors load only for init
@@ -69,7 +70,7 @@ def run_init(
     try:
         host = TARGETS[args.target]
         key = _key_to_write(args, settings)
-        launch, launch_note = _launch_for(host, args.launch_command, which)
+        launch, launch_note = _launch_for(host, args.launch_command, which, here)
         plan = plan_init(
             host.name,
             user=bool(args.user),
@@ -101,11 +102,16 @@ def _key_to_write(args: argparse.Namespace, settings: Settings | None) -> Secret
 
 
 def _launch_for(
-    host: HostTarget, command: str | None, which: Callable[[str], str | None]
+    host: HostTarget, command: str | None, which: Callable[[str], str | None], here: Callable[[], ServerLaunch]
 ) -> tuple[ServerLaunch | str, str | None]:
     if command is not None:
         return command, None
-    launch = default_launch()
+    launch = here()
+    if Path(launch.command).is_absolute():
+        return launch, (
+            f"runapi-mcp is not installed from a package index here, so the host runs this copy with "
+            f'{Path(launch.command).name}; pass --command "uvx {PACKAGE}" for the published package instead.'
+        )
     if not host.needs_full_path:
         return launch, None
     found = which(launch.command)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
 
 SERVER_NAME = "runapi"  # the entry name in every host's config
 PACKAGE = "runapi-mcp"  # PyPI name and console script
@@ -33,7 +37,43 @@ class ServerLaunch:
 
 
 def default_launch() -> ServerLaunch:
+    """The published package, fetched by uv: what manifests, install links and index installs use."""
     return ServerLaunch(command="uvx", args=[PACKAGE])
+
+
+InstallKind = Literal["index", "local", "none"]
+
+
+def install_kind() -> InstallKind:
+    """How this copy of runapi-mcp got here: from a package index, from a local folder or file (a checkout,
+    `pip install -e .`, a local wheel: PEP 610's direct_url.json says so), or not installed (run from source).
+
+    Only metadata an installer wrote counts (it leaves an INSTALLER file): a checkout's own egg-info does not.
+    """
+    package_home = Path(__file__).resolve().parents[2]  # the folder that holds the runapi_mcp package
+    installed = [d for d in metadata.distributions(name=PACKAGE) if d.read_text("INSTALLER") is not None]
+    for dist in installed:
+        if Path(str(dist.locate_file(""))).resolve() == package_home:
+            return "local" if dist.read_text("direct_url.json") else "index"
+    # An editable install keeps its metadata in site-packages and its code in the checkout.
+    return "local" if installed else "none"
+
+
+def launch_here(kind: InstallKind | None = None, *, executable: str = sys.executable) -> ServerLaunch:
+    """The command that starts this very copy from any folder, for init to write when no --command is given.
+
+    An index install is the published package, so `uvx runapi-mcp` finds it. Anything else (a checkout, a
+    local wheel) is not on an index: `uvx runapi-mcp` would fail there, so the host runs this interpreter
+    (the venv's own path, not resolved through its symlink) with `-m runapi_mcp`. Run from source without an
+    install, the source folder goes on PYTHONPATH.
+    """
+    kind = kind or install_kind()
+    if kind == "index":
+        return default_launch()
+    env: dict[str, str] = {}
+    if kind == "none":
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    return ServerLaunch(command=str(Path(executable).absolute()), args=["-m", "runapi_mcp"], env=env)
 
 
 def parse_command(text: str, *, platform: str) -> ServerLaunch:

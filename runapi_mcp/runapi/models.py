@@ -147,17 +147,6 @@ class PriceSchedules(_Response):
         return self
 
 
-class PriceQuote(_Response):
-    service: str
-    action: str
-    model: str | None = None
-    pricing_status: str | None = None
-    currency: str = "USD"
-    reservation_amount_cents: float | None = None
-    estimate_basis: str | None = None
-    as_of: str | None = None
-
-
 class Balance(_Response):
     balance_cents: float | None = None
     paid_balance_cents: float | None = None

@@ -17,6 +17,8 @@ from typing import Any, cast
 
 import httpx2
 
+from runapi_mcp.urls import display_url
+
 from .errors import (
     AuthenticationError,
     IdempotencyConflictError,
@@ -198,7 +200,8 @@ def _default_message(response: httpx2.Response) -> str:
         except httpx2.InvalidURL:
             target = None
         if target is not None and target.host:
-            return (f"RunAPI answered HTTP {response.status_code}, redirecting to {target.scheme}://{target.host}; "
+            shown = display_url(location, with_path=False)
+            return (f"RunAPI answered HTTP {response.status_code}, redirecting to {shown}; "
                     "use that address as the RunAPI base URL.")
     return f"RunAPI answered HTTP {response.status_code}{f' {reason}' if reason else ''} with no further detail."
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError as PydanticValidationError
-
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.runapi import errors as api
+from runapi_mcp.urls import display_url
 
 NO_KEY = (
     "No RunAPI API key is set. Set RUNAPI_API_KEY in this server's environment (or \"api_key\" in "
@@ -41,22 +40,10 @@ def explain(exc: Exception, *, base_url: str) -> str:
     if isinstance(exc, api.ServerError):
         return f"RunAPI is failing ({exc.status}: {msg}) and retries ran out. Try again shortly.{task}"
     if isinstance(exc, api.ConnectionFailedError):
-        return f"Could not reach RunAPI at {base_url} ({msg}). Check the network or RUNAPI_BASE_URL.{task}"
+        shown = display_url(base_url)
+        return f"Could not reach RunAPI at {shown} ({msg}). Check the network or RUNAPI_BASE_URL.{task}"
     if isinstance(exc, api.TaskFailedError):
         return f"The task failed ({msg}). Failed generations are not billed.{task}"
     if isinstance(exc, api.ValidationError):
         return f"RunAPI refused the request: {msg}."
     return f"RunAPI answered unexpectedly ({exc.status or 'no status'}: {msg}).{task}"
-
-
-def explain_arguments(exc: PydanticValidationError) -> str:
-    """A short line per bad argument instead of pydantic's multi-line dump with documentation links."""
-    parts: list[str] = []
-    for err in exc.errors()[:4]:
-        field = ".".join(str(p) for p in err["loc"]) or "arguments"
-        message = err["msg"]
-        if err["type"] == "missing":
-            message = "is required"
-        parts.append(f"{field}: {message}")
-    more = f" (+{len(exc.errors()) - 4} more)" if len(exc.errors()) > 4 else ""
-    return "Invalid arguments: " + "; ".join(parts) + more + ". Fix them and call again."

@@ -13,8 +13,9 @@ import httpx2
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
+from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.jobs import owner_id
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import Journal, open_journal
 from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
@@ -33,6 +34,7 @@ class AppState:
     http: httpx2.AsyncClient
     client: RunAPIClient
     journal: Journal
+    core: CoreConfig  # what the flow reads of the settings, built once
     sandbox_url: str | None = None
     # Uploaded local images by content hash, reused across calls until they expire.
     upload_cache: dict[str, tuple[str, float]] = field(default_factory=dict[str, tuple[str, float]])
@@ -49,7 +51,7 @@ class AppState:
             owner=owner, cache=self.upload_cache if owner is None else None,
         )
         return ImageService(
-            client=client, journal=self.journal, http=self.http, settings=self.settings,
+            client=client, journal=self.journal, http=self.http, config=self.core,
             sources=sources, owner=owner, sandbox=self.sandbox_url is not None,
         )
 
@@ -69,7 +71,7 @@ async def open_state(
 
             sandbox = await stack.enter_async_context(running_sandbox(SandboxConfig(latency=settings.sandbox_latency)))
             sandbox_url = sandbox.url
-            settings = settings.model_copy(update={"base_url": sandbox_url, "api_key": SecretStr(SANDBOX_KEY)})
+            settings = settings.replace(base_url=sandbox_url, api_key=SecretStr(SANDBOX_KEY))
             log.info("serving against the in-process RunAPI sandbox at %s", sandbox_url)
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         http = await stack.enter_async_context(
@@ -88,5 +90,10 @@ async def open_state(
         )
         # Sandbox tasks live and die with their sandbox: keep them out of the real task history.
         journal_name = "sandbox-journal.sqlite3" if sandbox_url else "journal.sqlite3"
-        journal = Journal(settings.state_dir / journal_name)
-        yield AppState(settings=settings, http=http, client=client, journal=journal, sandbox_url=sandbox_url)
+        url = None if sandbox_url or settings.database_url is None else settings.database_url.get_secret_value()
+        journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
+        stack.push_async_callback(journal.close)
+        yield AppState(
+            settings=settings, http=http, client=client, journal=journal, core=settings.core_config(),
+            sandbox_url=sandbox_url,
+        )

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.progress import ProgressFn
-from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.types import JobOutcome
 from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.runapi.models import AspectRatio, OutputResolution
-from runapi_mcp.server.bearer import bearer_token
-from runapi_mcp.server.errors import NO_KEY, explain
+from runapi_mcp.server.deps import AppContext, CallWorkspace, FreeService, PaidService, app_state
+from runapi_mcp.server.errors import explain
 from runapi_mcp.server.results import ImageJobResult, build_result
 from runapi_mcp.server.state import AppState
-from runapi_mcp.server.workspace import workspace_for
 
 Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
 Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
 Resolution = Annotated[OutputResolution | None, Field(description="Per image: 1k $0.06 (default), 2k $0.10, 4k $0.16.")]
 Wait = Annotated[bool, Field(description="Wait up to ~50 s; false returns the task id at once.")]
-OutputFolder = Annotated[str | None, Field(description="Default ./runapi-images.")]
+OutputDirArg = Annotated[str | None, Field(description="Default ./runapi-images.")]
 Key = Annotated[
     str | None,
     Field(description="Reuse to retry without paying twice."),
@@ -43,26 +41,37 @@ _LOOKUP = ToolAnnotations(read_only_hint=True, idempotent_hint=True)
 _LOCAL = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
-def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
-    structured_result = Annotated[CallToolResult, ImageJobResult] if structured else CallToolResult
+# The three tools that return images also publish an output schema; the ToolSurface middleware decides
+# per client whether it and structuredContent are sent.
+ImageResult = Annotated[CallToolResult, ImageJobResult]
 
+
+def register_tools(mcp: MCPServer[AppState]) -> None:
     async def generate_image(
+        ctx: AppContext,
+        service: PaidService,
+        workspace: CallWorkspace,
         prompt: Prompt,
         aspect_ratio: Ratio = None,
         output_resolution: Resolution = None,
         count: Annotated[int, Field(ge=1, le=4, description="One paid task each.")] = 1,
         wait: Wait = True,
-        output_dir: OutputFolder = None,
+        output_dir: OutputDirArg = None,
         idempotency_key: Key = None,
-        ctx: Context[AppState, Any] | None = None,
-    ) -> CallToolResult:
+    ) -> ImageResult:
         """Text to image with GPT Image 2 (paid per image). Saves PNGs in the project."""
-        return await _run_job(
-            _ctx(ctx), structured, "text_to_image", prompt, aspect_ratio, output_resolution, count, (), wait,
-            output_dir, idempotency_key,
-        )
+        def job() -> ImageJob:
+            return ImageJob(
+                action="text_to_image", prompt=prompt, aspect_ratio=aspect_ratio, output_resolution=output_resolution,
+                count=count, wait=wait, output_dir=output_dir, idempotency_key=idempotency_key,
+            )
+
+        return await _answer(ctx, lambda: service.run(job(), workspace, _progress(ctx)), workspace.working_dir)
 
     async def edit_image(
+        ctx: AppContext,
+        service: PaidService,
+        workspace: CallWorkspace,
         prompt: Annotated[str, Field(min_length=1, description="The change to make.")],
         images: Annotated[
             list[str],
@@ -75,60 +84,59 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
         aspect_ratio: Ratio = None,
         output_resolution: Resolution = None,
         wait: Wait = True,
-        output_dir: OutputFolder = None,
+        output_dir: OutputDirArg = None,
         idempotency_key: Key = None,
-        ctx: Context[AppState, Any] | None = None,
-    ) -> CallToolResult:
+    ) -> ImageResult:
         """Edit or combine 1-16 images by instruction (paid per image). Saves PNGs in the project."""
-        return await _run_job(
-            _ctx(ctx), structured, "edit_image", prompt, aspect_ratio, output_resolution, 1, tuple(images), wait,
-            output_dir, idempotency_key,
-        )
+        def job() -> ImageJob:
+            return ImageJob(
+                action="edit_image", prompt=prompt, aspect_ratio=aspect_ratio, output_resolution=output_resolution,
+                images=tuple(images), wait=wait, output_dir=output_dir, idempotency_key=idempotency_key,
+            )
+
+        return await _answer(ctx, lambda: service.run(job(), workspace, _progress(ctx)), workspace.working_dir)
 
     async def get_task(
+        ctx: AppContext,
+        service: PaidService,
+        workspace: CallWorkspace,
         task_id: Annotated[str, Field(min_length=1, max_length=100, description="From an earlier result.")],
         wait: Annotated[bool, Field(description="Wait up to ~50 s.")] = False,
-        ctx: Context[AppState, Any] | None = None,
-    ) -> CallToolResult:
+    ) -> ImageResult:
         """Status and results of a task; saves its images once done. Continue unfinished tasks with it."""
-        context = _ctx(ctx)
-        state, service = _service(context, need_key=True)
-        try:
-            job = await service.get_task(task_id.strip(), wait=wait, progress=_progress(context))
-        except (RunAPIError, CoreError) as exc:
-            raise ToolError(explain(exc, base_url=state.settings.base_url)) from exc
-        return _finish(job, state, structured)
+        def follow() -> Awaitable[JobOutcome]:
+            return service.get_task(task_id.strip(), wait=wait, workspace=workspace, progress=_progress(ctx))
+
+        return await _answer(ctx, follow, workspace.working_dir)
 
     async def list_tasks(
+        service: FreeService,
         limit: Annotated[int, Field(ge=1, le=100)] = 10,
         status: Annotated[
             Literal["pending", "processing", "completed", "failed", "unknown"] | None,
             Field(),
         ] = None,
-        ctx: Context[AppState, Any] | None = None,
     ) -> str:
         """Recent tasks from the local history: ids, status, files. Free."""
-        _, service = _service(_ctx(ctx), need_key=False)
         entries = await service.list_tasks(limit=limit, status=status)
         if not entries:
             return "No tasks yet." if status is None else f"No {status} tasks."
         lines: list[str] = []
         for e in entries:
-            files = ", ".join(str(i.get("path")) for i in e.images if i.get("path")) or "no files saved"
-            prompt = str(e.params.get("prompt", ""))[:60]
+            files = ", ".join(i.path for i in e.images if i.path) or "no files saved"
+            prompt = e.params.prompt[:60]
             tid = e.task_id or f"(no id; idempotency_key {e.idempotency_key})"
             lines.append(f"{tid} {e.action} {e.status} \"{prompt}\" {files}")
         return "\n".join(lines)
 
     async def get_pricing(
+        ctx: AppContext,
         action: Annotated[Literal["text_to_image", "edit_image"], Field()] = "text_to_image",
         output_resolution: Resolution = None,
         count: Annotated[int, Field(ge=1, le=100)] = 1,
-        ctx: Context[AppState, Any] | None = None,
     ) -> str:
         """Prices per image by resolution and the estimate for a planned job. Free."""
-        state, _ = _service(_ctx(ctx), need_key=False)
-        table = await pricing.price_table(state.client, action)
+        table = await pricing.price_table(app_state(ctx).client, action)
         prices = ", ".join(f"{r} ${c / 100:.2f}" for r, c in table.per_image_cents.items())
         resolution = output_resolution or pricing.DEFAULT_RESOLUTION
         total = table.cents_for(resolution) * count / 100
@@ -137,14 +145,12 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
             f"Estimate for {count} x {resolution}: ${total:.2f}. Failed generations are not billed."
         )
 
-    async def get_balance(ctx: Context[AppState, Any] | None = None) -> str:
+    async def get_balance(ctx: AppContext, service: PaidService) -> str:
         """RunAPI account balance and spend. Free."""
-        context = _ctx(ctx)
-        state, service = _service(context, need_key=True)
         try:
             balance = await service.balance()
         except RunAPIError as exc:
-            raise ToolError(explain(exc, base_url=state.settings.base_url)) from exc
+            raise ToolError(explain(exc, base_url=app_state(ctx).settings.base_url)) from exc
 
         def usd(cents: float | None) -> str:
             return "unknown" if cents is None else f"${cents / 100:.2f}"
@@ -155,63 +161,43 @@ def register_tools(mcp: MCPServer[AppState], *, structured: bool) -> None:
             f"in total {usd(balance.spent_cents_total)}."
         )
 
-    for fn in (generate_image, edit_image, get_task):
-        fn.__annotations__["return"] = structured_result
-    mcp.add_tool(generate_image, title="Generate image", annotations=_PAID, structured_output=structured)
-    mcp.add_tool(edit_image, title="Edit image", annotations=_PAID, structured_output=structured)
-    mcp.add_tool(get_task, title="Get task", annotations=_FOLLOW, structured_output=structured)
+    mcp.add_tool(generate_image, title="Generate image", annotations=_PAID)
+    mcp.add_tool(edit_image, title="Edit image", annotations=_PAID)
+    mcp.add_tool(get_task, title="Get task", annotations=_FOLLOW)
     mcp.add_tool(list_tasks, title="List tasks", annotations=_LOCAL, structured_output=False)
     mcp.add_tool(get_pricing, title="Get pricing", annotations=_LOOKUP, structured_output=False)
     mcp.add_tool(get_balance, title="Get balance", annotations=_LOOKUP, structured_output=False)
 
 
-def _ctx(ctx: Context[AppState, Any] | None) -> Context[AppState, Any]:
-    if ctx is None:  # the SDK always injects it; None only means the tool was called outside a request
-        raise RuntimeError("tool called outside an MCP request")
-    return ctx
-
-
-def _service(ctx: Context[AppState, Any], *, need_key: bool) -> tuple[AppState, ImageService]:
-    state: AppState = ctx.request_context.lifespan_context
-    key = request_key(ctx, state)
-    if need_key and key is None and state.settings.api_key is None:
-        raise ToolError(NO_KEY)
-    return state, state.service(key)
-
-
-def request_key(ctx: Context[AppState, Any], state: AppState) -> SecretStr | None:
-    """In per-request auth mode each HTTP request brings its own RunAPI key as a bearer token."""
-    if state.settings.http_auth != "per-request":
-        return None
-    token = bearer_token(ctx.headers)
-    if token is None:
-        raise ToolError("This server needs your RunAPI key on every request: send Authorization: Bearer <key>.")
-    return SecretStr(token)
-
-
-async def _run_job(ctx: Context[AppState, Any], structured: bool, *job_fields: Any) -> CallToolResult:
-    state, service = _service(ctx, need_key=True)
-    workspace = await workspace_for(ctx, state.settings)
+async def _answer(ctx: AppContext, flow: Callable[[], Awaitable[JobOutcome]], working_dir: Path) -> CallToolResult:
+    """The one place a flow's failure becomes the tool's error, and its outcome the tool's result."""
+    state = app_state(ctx)
     try:
-        outcome = await service.run(ImageJob(*job_fields), workspace, _progress(ctx))
+        job = await flow()
     except (RunAPIError, CoreError) as exc:
         raise ToolError(explain(exc, base_url=state.settings.base_url)) from exc
-    return _finish(outcome, state, structured, working_dir=workspace.working_dir)
-
-
-def _finish(outcome: JobOutcome, state: AppState, structured: bool, working_dir: Path | None = None) -> CallToolResult:
-    tasks = outcome.tasks
-    if tasks and all(t.status == "failed" or (t.task_id is None and t.status == "unknown") for t in tasks):
+    if job.all_failed:
         # Nothing usable came back: an error result the agent cannot mistake for success.
-        lines = [f"Task {t.task_id or '(none)'} {t.status}: {t.error or 'no detail'}." for t in tasks]
-        if any(t.status == "failed" for t in tasks):
-            lines.append("Failed generations are not billed; adjust the prompt and try again.")
-        lines.extend(f"Next: {t.next_hint}." for t in tasks if t.next_hint)
-        return CallToolResult(content=[TextContent(type="text", text=" ".join(lines))], is_error=True)
-    return build_result(outcome, working_dir=working_dir or state.settings.working_dir, structured=structured)
+        return CallToolResult(content=[TextContent(type="text", text=failure_text(job, state))], is_error=True)
+    return build_result(job, working_dir=working_dir, structured=True)
 
 
-def _progress(ctx: Context[AppState, Any]) -> ProgressFn:
+def failure_text(job: JobOutcome, state: AppState) -> str:
+    """Why nothing usable came back, in words, with the next step: a refusal in the server's own explanation."""
+    base_url = state.settings.base_url
+    if len(job.tasks) == 1 and job.tasks[0].cause is not None:
+        return explain(job.tasks[0].cause, base_url=base_url)
+    lines: list[str] = []
+    for t in job.tasks:
+        why = explain(t.cause, base_url=base_url) if t.cause is not None else (t.error or "no detail")
+        lines.append(f"Task {t.task_id or '(none)'} {t.status}: {why.rstrip('.')}.")
+    if any(t.status == "failed" for t in job.tasks):
+        lines.append("Failed generations are not billed; adjust the prompt and try again.")
+    lines.extend(f"Next: {t.next_hint}." for t in job.tasks if t.next_hint)
+    return " ".join(lines)
+
+
+def _progress(ctx: AppContext) -> ProgressFn:
     async def report(done: float, total: float | None, message: str) -> None:
         await ctx.report_progress(done, total, message)
 

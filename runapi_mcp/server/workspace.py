@@ -20,7 +20,8 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from runapi_mcp.core.jobs import Workspace, owner_id
+from runapi_mcp.core.jobs import owner_id
+from runapi_mcp.core.types import Workspace
 from runapi_mcp.server.bearer import bearer_token
 from runapi_mcp.settings import Settings
 

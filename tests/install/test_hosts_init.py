@@ -25,6 +25,7 @@ from runapi_mcp.install import (
     apply_init,
     cursor_deeplink,
     cursor_install_url,
+    default_launch,
     parse_command,
     plan_init,
     render_new,
@@ -89,7 +90,7 @@ def _run(target: str, project: Path, home: Path, **kw: Any) -> tuple[int, str]:
     settings = Settings.load(env={KEY_VAR: SECRET, "HOME": str(home)}) if kw.get("write_key") else None
     code = run_init(
         _args(target, project, **kw), settings=settings, home=home, out=out, err=err, platform="linux",
-        which=lambda _name: None,
+        which=lambda _name: None, here=default_launch,
     )
     return code, out.getvalue() + err.getvalue()
 
@@ -378,7 +379,7 @@ def test_claude_desktop_gets_the_full_path_to_uvx_because_it_starts_servers_with
     out = io.StringIO()
     code = run_init(
         _args("claude-desktop", project), home=home, out=out, err=out, platform="linux",
-        which=lambda name: f"/opt/tools/bin/{name}",
+        which=lambda name: f"/opt/tools/bin/{name}", here=default_launch,
     )
     assert code == 0
     entry = _entry("claude-desktop", (home / EXPECTED_PATHS[("claude-desktop", True)]).read_text())

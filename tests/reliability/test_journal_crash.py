@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import TaskParams, sqlite_journal
 from tests.reliability.helpers import child_env
 
 # Writes rows through the journal's own API, one step at a time; after each step commits it appends a line
@@ -21,24 +21,26 @@ from pathlib import Path
 
 import anyio
 
-from runapi_mcp.core.journal import Journal
+from runapi_mcp.core.journal import ImageRecord, TaskParams, sqlite_journal
 
 path, prefix, acks, count = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 
 
 async def main() -> None:
-    journal = Journal(path)
+    journal = sqlite_journal(path)
     with open(acks, "a", buffering=1) as ack:
         ack.write("ready\n")
         for i in range(count):
             key = f"{prefix}-{i}"
             await journal.record_intent(
-                idempotency_key=key, action="text_to_image", params={"prompt": key, "n": i}, output_dir="/out"
+                idempotency_key=key, action="text_to_image", params=TaskParams(prompt=key), output_dir="/out"
             )
             ack.write(f"intent {key}\n")
             await journal.attach_task_id(key, f"task-{key}")
             ack.write(f"attached {key}\n")
-            await journal.update(f"task-{key}", status="completed", images=[{"path": f"/out/{key}.png"}], cost_cents=6)
+            await journal.update(
+                f"task-{key}", status="completed", images=(ImageRecord(index=0, path=f"/out/{key}.png"),), cost_cents=6
+            )
             ack.write(f"completed {key}\n")
 
 
@@ -54,7 +56,10 @@ def start_writer(tmp_path: Path, journal: Path, prefix: str, count: int) -> tupl
     acks.touch()
     process = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(journal), prefix, str(acks), str(count)],
-        env=child_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=child_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     return process, acks
 
@@ -70,6 +75,8 @@ def acknowledged(acks: Path) -> dict[str, str]:
 
 
 def rows(journal: Path) -> dict[str, tuple[str | None, str, str, str]]:
+    if not journal.is_file():
+        return {}  # killed before its first open made the folder or the file: nothing was acknowledged yet
     with sqlite3.connect(journal) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'tasks'").fetchone() is None:
@@ -137,10 +144,13 @@ def test_journal_reopened_after_a_kill_accepts_new_writes(tmp_path: Path) -> Non
     process.wait(timeout=10)
 
     async def write_after() -> None:
-        journal = Journal(journal_path)
-        await journal.record_intent(idempotency_key="after", action="text_to_image", params={}, output_dir=None)
+        journal = sqlite_journal(journal_path)
+        await journal.record_intent(
+            idempotency_key="after", action="text_to_image", params=TaskParams(), output_dir=None
+        )
         await journal.attach_task_id("after", "task-after")
         assert (await journal.get("task-after")) is not None
+        await journal.close()
 
     anyio.run(write_after)
     assert "after" in rows(journal_path)
@@ -158,11 +168,19 @@ def test_many_processes_opening_a_new_journal_at_the_same_instant_all_succeed(tm
         barrier = threading.Barrier(4)
 
         def open_and_write(n: int, path: Path = path, barrier: threading.Barrier = barrier) -> None:
-            journal = Journal(path)
+            journal = sqlite_journal(path)
             barrier.wait()
+
+            async def write() -> None:
+                try:
+                    await journal.record_intent(
+                        idempotency_key=f"k{n}", action="text_to_image", params=TaskParams(), output_dir=None
+                    )
+                finally:
+                    await journal.close()
+
             try:
-                anyio.run(lambda: journal.record_intent(
-                    idempotency_key=f"k{n}", action="text_to_image", params={}, output_dir=None))
+                anyio.run(write)
             except Exception as exc:
                 failures.append(repr(exc))
 

@@ -132,7 +132,7 @@ async def test_with_api_key_uses_the_other_key_on_the_same_pool_and_leaves_the_o
     await anonymous.balance()
     auth = [r.headers.get("Authorization") for r in fake.requests]
     assert auth == ["Bearer rk_tenant_two", f"Bearer {KEY}", None]
-    assert tenant._http is original._http  # pyright: ignore[reportPrivateUsage]
+    assert tenant._wire.http is original._wire.http  # pyright: ignore[reportPrivateUsage]
 
 
 async def test_a_custom_user_agent_replaces_the_default(fake: Any) -> None:
@@ -153,24 +153,6 @@ async def test_balance_and_me_read_their_endpoints(fake: Any) -> None:
     assert [(r.method, r.url.path) for r in fake.requests] == [("GET", "/api/v1/me/balance"), ("GET", "/api/v1/me")]
     assert balance.balance_cents == 1234 and balance.spent_cents_total == 99
     assert (me.name, me.account) == ("Ada", {"plan": "pro"})
-
-
-async def test_price_quote_posts_service_action_model_params_and_unwraps_the_quote(fake: Any) -> None:
-    quote = {"service": "gpt_image_2", "action": "text_to_image", "model": "gpt-image-2", "pricing_status": "live",
-             "currency": "USD", "reservation_amount_cents": 10, "estimate_basis": "list_price", "as_of": "2025-06-01"}
-    fake.reply(fake.json({"price_quote": quote}))
-    result = await fake.client().price_quote("text_to_image", {"output_resolution": "2k"})
-    [request] = fake.requests
-    assert (request.method, request.url.path) == ("POST", "/api/v1/price_quotes")
-    assert fake.bodies == [{"service": "gpt_image_2", "action": "text_to_image", "model": "gpt-image-2",
-                            "params": {"output_resolution": "2k"}}]
-    assert result.reservation_amount_cents == 10 and result.estimate_basis == "list_price"
-
-
-async def test_price_quote_without_the_wrapper_object_is_an_unexpected_response(fake: Any) -> None:
-    fake.reply(fake.json({"reservation_amount_cents": 10}))
-    with pytest.raises(errors.UnexpectedResponseError, match="'price_quote'"):
-        await fake.client().price_quote("text_to_image", {})
 
 
 # Price schedules: query, ETag and TTL cache
@@ -281,31 +263,6 @@ async def test_a_304_without_a_cached_copy_is_an_unexpected_response(fake: Any) 
 # Temporary files
 
 
-async def test_file_from_url_posts_a_url_source_with_an_optional_file_name(fake: Any) -> None:
-    fake.reply(fake.json(temp_file()), fake.json(temp_file()))
-    client = fake.client()
-    result = await client.file_from_url("https://img.test/a.png", file_name="a.png")
-    await client.file_from_url("https://img.test/b.png")
-    assert [(r.method, r.url.path) for r in fake.requests] == [("POST", "/api/v1/files")] * 2
-    assert fake.bodies == [{"source": {"type": "url", "url": "https://img.test/a.png"}, "file_name": "a.png"},
-                           {"source": {"type": "url", "url": "https://img.test/b.png"}}]
-    assert "Idempotency-Key" not in fake.requests[0].headers
-    assert result.url == "https://files.runapi.test/tmp/a.png" and result.size_bytes == 3
-
-
-async def test_file_from_url_refuses_non_http_urls_without_sending(fake: Any) -> None:
-    with pytest.raises(errors.ValidationError, match="http"):
-        await fake.client().file_from_url("file:///etc/passwd")
-    assert fake.requests == []
-
-
-async def test_file_from_base64_posts_a_base64_source(fake: Any) -> None:
-    fake.reply(fake.json(temp_file("b.png")))
-    result = await fake.client().file_from_base64("iVBORw0KGgo=", file_name="b.png")
-    assert fake.bodies == [{"source": {"type": "base64", "data": "iVBORw0KGgo="}, "file_name": "b.png"}]
-    assert result.file_name == "b.png"
-
-
 SIGNED_URL = "https://storage.test/bucket/key?X-Signature=abc123sig&X-Expires=600"
 SIGNED_HEADERS = {"Content-Type": "image/png", "Content-MD5": "placeholder", "x-amz-meta-origin": "runapi"}
 
@@ -391,14 +348,14 @@ async def test_a_create_whose_connection_dropped_is_retried_and_the_replay_is_re
 async def test_an_unkeyed_post_is_never_retried_after_a_server_error(fake: Any) -> None:
     fake.reply(fake.json({"error": "boom"}, status=503))
     with pytest.raises(errors.ServerError):
-        await fake.client().file_from_url("https://img.test/a.png")
+        await fake.client().upload_file(b"\x89PNG", filename="a.png", content_type="image/png")
     assert len(fake.requests) == 1
 
 
 async def test_an_unkeyed_post_is_never_retried_after_a_dropped_connection(fake: Any) -> None:
     fake.reply(httpx2.RemoteProtocolError("server disconnected"))
     with pytest.raises(errors.ConnectionFailedError, match=r"runapi\.test"):
-        await fake.client().price_quote("text_to_image", {})
+        await fake.client().upload_file(b"\x89PNG", filename="a.png", content_type="image/png")
     assert len(fake.requests) == 1
 
 

@@ -22,7 +22,7 @@ from runapi_mcp.server import build_server
 from runapi_mcp.server.http import running_http
 from runapi_mcp.settings import Settings
 from tests.security.harness import RecordingTransport
-from tests.support.environments import server_settings
+from tests.support.environments import http_settings, refused_url
 from tests.support.mcp_http import text_of
 
 pytestmark = pytest.mark.anyio
@@ -106,7 +106,7 @@ async def servers(tmp_path: Path) -> AsyncIterator[tuple[str, Probe, dict[str, s
     probe = Probe()
     urls: dict[str, str] = {}
     probe_app = Starlette(routes=[Route("/{path:path}", probe.endpoint)])
-    base = server_settings(tmp_path, "http://127.0.0.1:9").model_copy(update={"transport": "http"})
+    base = http_settings(tmp_path, refused_url())
     async with running_http_app(probe_app, base) as probe_url, running_http_app(stand_in(urls), base) as api_url:
         probe_port = probe_url.rsplit(":", 1)[1]
         urls.update({
@@ -162,10 +162,10 @@ async def test_hostile_result_urls_are_never_fetched_or_saved_and_a_good_one_is(
 ) -> None:
     """Each hostile result URL (REFUSED) is neither fetched nor saved, the good one is, and no request leaves RunAPI."""
     api_url, probe, _ = servers
-    settings = server_settings(
+    settings = http_settings(
         tmp_path, api_url, RUNAPI_MCP_MAX_DOWNLOAD_MB="1", RUNAPI_MCP_TIMEOUT="1", RUNAPI_MCP_MAX_RETRIES="0",
         RUNAPI_MCP_PREVIEW="off",
-    ).model_copy(update={"transport": "http"})
+    )
     recorder = RecordingTransport()
     out = settings.working_dir / "runapi-images"
     async with Client(build_server(settings, transport=recorder)) as client:

@@ -78,7 +78,7 @@ def server_settings(tmp_path: Path, base_url: str, **env: str) -> Settings:
 
 def http_settings(tmp_path: Path, base_url: str, **env: str) -> Settings:
     """`server_settings` for the streamable HTTP transport."""
-    return server_settings(tmp_path, base_url, **env).model_copy(update={"transport": "http"})
+    return server_settings(tmp_path, base_url, **env).replace(transport="http")
 
 
 def offline_settings(tmp_path: Path, **env: str) -> Settings:

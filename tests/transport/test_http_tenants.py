@@ -122,3 +122,21 @@ async def test_a_task_made_through_one_replica_is_continued_through_another_with
     assert done.structured_content["tasks"][0]["status"] == "completed"
     assert task_id in listing
     assert sandbox.ledger()["totals"]["tasks"] == 1
+
+
+async def test_a_task_adopted_through_get_task_saves_into_the_callers_tenant_folder(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    """Replica one creates the task; replica two, which never saw it, adopts it and must save in the tenant's folder."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    async with serving(per_request(one, sandbox)) as url, mcp_client(url, bearer(TENANT_A)) as a:
+        created = await a.call_tool("generate_image", {"prompt": "made on one", "wait": False})
+    task_id = created.structured_content["tasks"][0]["task_id"]
+    async with serving(per_request(two, sandbox)) as url, mcp_client(url, bearer(TENANT_A)) as a:
+        followed = await a.call_tool("get_task", {"task_id": task_id, "wait": True})
+    assert not followed.is_error, text_of(followed)
+    saved = Path(followed.structured_content["tasks"][0]["images"][0]["path"])
+    assert saved.is_file()
+    assert saved.is_relative_to(two / "state" / "tenants"), saved

@@ -1,0 +1,97 @@
+"""Creating a task without ever losing or double-paying one, and the one place that decides what a failed
+create means.
+
+Order of events, so that nothing is lost whatever fails or is cancelled:
+1. the intent (idempotency key and parameters) goes to the journal;
+2. the create is sent with that key (retries reuse it, so RunAPI makes at most one task);
+3. the task id goes to the journal the moment it is known (shielded from cancellation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import anyio
+
+from runapi_mcp.core.journal import Journal, TaskRow
+from runapi_mcp.core.types import TaskOutcome, TaskRun
+from runapi_mcp.runapi.client import RunAPIClient, build_request
+from runapi_mcp.runapi.errors import RunAPIError, UnexpectedResponseError
+
+TOOL_OF_ACTION = {"text_to_image": "generate_image", "edit_image": "edit_image"}
+
+
+@dataclass(frozen=True)
+class Created:
+    run: TaskRun  # with its task id
+    replayed: bool  # RunAPI (or our journal) already had this task: nothing new was charged
+
+
+class TaskCreator:
+    def __init__(self, client: RunAPIClient, journal: Journal, owner: str | None) -> None:
+        self._client = client
+        self._journal = journal
+        self._owner = owner
+
+    async def create(self, run: TaskRun, existing: TaskRow | None) -> Created | TaskOutcome:
+        """The task for `run` (`existing` is the journal's row for its key, read once by the caller): followed
+        when the journal knows its id, else created under the run's key; a failed create becomes an outcome."""
+        if existing is not None and existing.task_id:
+            return Created(replace(run, task_id=existing.task_id), replayed=True)
+        if existing is None or existing.status == "rejected":
+            row = await self._journal.record_intent(
+                idempotency_key=run.idempotency_key, action=run.action, params=run.params,
+                output_dir=str(run.folder.path), owner=self._owner,
+            )
+            if row.task_id:  # another process created it between our read and our write
+                return Created(replace(run, task_id=row.task_id), replayed=True)
+        fields: dict[str, object] = {
+            "prompt": run.params.prompt,
+            "aspect_ratio": run.params.aspect_ratio,
+            "output_resolution": run.params.output_resolution,
+        }
+        if run.action == "edit_image":
+            fields["source_image_urls"] = [source.url for source in run.params.sources]
+        try:
+            created = await self._client.create_task(
+                run.action, build_request(run.action, **fields), idempotency_key=run.idempotency_key
+            )
+        except RunAPIError as exc:
+            return await self._failed(run, exc)
+        with anyio.CancelScope(shield=True):
+            await self._journal.attach_task_id(run.idempotency_key, created.id, owner=self._owner)
+        return Created(replace(run, task_id=created.id), replayed=created.task_replayed)
+
+    async def _failed(self, run: TaskRun, exc: RunAPIError) -> TaskOutcome:
+        """What a failed create means. Only an answer that says RunAPI refused the request means nothing was
+        made; no answer, or an answer the contract does not allow, may hide a created (and charged) task."""
+        key = run.idempotency_key
+        if exc.task_id and exc.retryable:
+            # RunAPI named the task even though the create failed: it exists, so keep and follow it.
+            # (A 409 names the *other* request's task: that one is not ours to adopt.)
+            with anyio.CancelScope(shield=True):
+                await self._journal.attach_task_id(key, exc.task_id, owner=self._owner)
+            return TaskOutcome(
+                action=run.action, idempotency_key=key, task_id=exc.task_id, status="unknown",
+                error=exc.message, next_action="get_task",
+                next_hint=f"call get_task with task_id '{exc.task_id}'",
+            )
+        with anyio.CancelScope(shield=True):
+            if exc.retryable or isinstance(exc, UnexpectedResponseError):
+                await self._journal.mark_intent(key, status="unknown", error=exc.message, owner=self._owner)
+                return unknown_create(run, exc.message)
+            await self._journal.mark_intent(key, status="rejected", error=exc.message, owner=self._owner)
+        return TaskOutcome(
+            action=run.action, idempotency_key=key, task_id=None, status="rejected", error=exc.message, cause=exc
+        )
+
+
+def unknown_create(run: TaskRun, error: str | None) -> TaskOutcome:
+    """A create whose outcome is unknown: the same call with the same key replays the task, or makes it once."""
+    tool = TOOL_OF_ACTION[run.action]
+    return TaskOutcome(
+        action=run.action, idempotency_key=run.idempotency_key, task_id=None, status="unknown", error=error,
+        next_action=tool,
+        next_hint=f"call {tool} again with the same arguments and idempotency_key '{run.retry_key}'; "
+        "RunAPI returns the same task and does not charge twice",
+    )
