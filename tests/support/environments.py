@@ -9,6 +9,7 @@ import atexit
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from runapi_mcp.settings import Settings
 
@@ -64,11 +65,16 @@ def server_process_env(tmp_path: Path, base_url: str, **extra: str) -> dict[str,
 
 
 def load_settings(
-    tmp_path: Path, values: dict[str, str], *, fallback_output_dir: Path | None = None
+    tmp_path: Path, values: dict[str, str], *, fallback_output_dir: Path | None = None, **overrides: Any
 ) -> Settings:
-    """`Settings.load` on exactly `values` (an empty value means "unset"), run in the test's project folder."""
-    extra = {} if fallback_output_dir is None else {"fallback_output_dir": fallback_output_dir}
-    return Settings.load(env={k: v for k, v in values.items() if v != ""}, working_dir=project_dir(tmp_path), **extra)
+    """`Settings.load` on exactly `values` (an empty value means "unset"), run in the test's project folder.
+
+    `overrides` are field values, as the serve command's flags give them (`transport="http"`).
+    """
+    if fallback_output_dir is not None:
+        overrides["fallback_output_dir"] = fallback_output_dir
+    env = {k: v for k, v in values.items() if v != ""}
+    return Settings.load(env=env, working_dir=project_dir(tmp_path), **overrides)
 
 
 def server_settings(tmp_path: Path, base_url: str, **env: str) -> Settings:
@@ -77,8 +83,8 @@ def server_settings(tmp_path: Path, base_url: str, **env: str) -> Settings:
 
 
 def http_settings(tmp_path: Path, base_url: str, **env: str) -> Settings:
-    """`server_settings` for the streamable HTTP transport."""
-    return server_settings(tmp_path, base_url, **env).replace(transport="http")
+    """`server_settings` as `--transport http` loads them (validated the same way)."""
+    return load_settings(tmp_path, runapi_env(tmp_path, base_url, **env), transport="http")
 
 
 def offline_settings(tmp_path: Path, **env: str) -> Settings:

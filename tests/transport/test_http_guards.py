@@ -12,7 +12,7 @@ import pytest
 from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server.http import HttpConfigError, check_bind, request_limit
 from runapi_mcp.settings import Settings
-from tests.support.environments import child_env, http_settings, refused_url
+from tests.support.environments import child_env, http_settings, refused_url, server_settings
 from tests.support.mcp_http import (
     IN_PROCESS_URL,
     INITIALIZE,
@@ -29,7 +29,9 @@ SHARED_TOKEN = "tok-3e8a1f60b2c94d57"
 
 
 def settings_for(tmp_path: Path, host: str, **env: str) -> Settings:
-    return http_settings(tmp_path, refused_url(), **env).model_copy(update={"http_host": host})
+    """Settings bound to `host`, unvalidated: check_bind is the HTTP server's own guard, so it is tested on
+    settings the settings model may already refuse."""
+    return server_settings(tmp_path, refused_url(), **env).model_copy(update={"transport": "http", "http_host": host})
 
 
 PUBLIC_BINDS = ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "example.com", "fe80::1"]
