@@ -58,7 +58,9 @@ async def _run(cfg: RunConfig) -> Section:
                 task_id = _completed_task_id(created)
                 async with (
                     child_process(
-                        ["-m", "bench.http_server"], env=http_env, cwd=cfg.folder("overhead/project"),
+                        ["-m", "bench.http_server"],
+                        env=http_env,
+                        cwd=cfg.folder("overhead/project"),
                         log=logs / "http-server.log",
                     ) as http_server,
                     Client(http_server.url) as http,

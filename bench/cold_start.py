@@ -45,7 +45,11 @@ def import_breakdown() -> list[tuple[str, float]]:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", code],
-            capture_output=True, text=True, timeout=60, check=True, env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env=env,
         ).stderr
         times: dict[str, int] = {}
         for line in out.splitlines():

@@ -115,14 +115,17 @@ async def child_process(
     """
     # The caller's own RunAPI settings (a real key among them) stay out of the bench; and the children keep
     # their bytecode, as an installed package does (PYTHONDONTWRITEBYTECODE would recompile on every start).
-    inherited = {
-        k: v for k, v in os.environ.items() if not k.startswith("RUNAPI") and k != "PYTHONDONTWRITEBYTECODE"
-    }
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("RUNAPI") and k != "PYTHONDONTWRITEBYTECODE"}
     full_env = {**inherited, **(env or {}), "PYTHONUNBUFFERED": "1"}
     with log.open("a", encoding="utf-8") as errlog:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=errlog, env=full_env, cwd=str(cwd),
+            sys.executable,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=errlog,
+            env=full_env,
+            cwd=str(cwd),
         )
     try:
         url = await _read_url(process, log)

@@ -48,7 +48,9 @@ async def run(cfg: RunConfig) -> Section:
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
         async with (
             child_process(
-                ["-m", "bench.http_server"], env=env, cwd=cfg.folder("concurrency/project"),
+                ["-m", "bench.http_server"],
+                env=env,
+                cwd=cfg.folder("concurrency/project"),
                 log=logs / "http-server.log",
             ) as server,
             Client(server.url) as client,

@@ -151,8 +151,9 @@ def results_markdown(rows: Sequence[Row], notes: Sequence[str], command: str, st
     if not failed:
         md.append(f"All {len(product)} targets are met.")
     else:
-        md.append(f"{len(product) - len(failed)} of {len(product)} targets are met. Not met, with why and what would "
-                  "meet it:")
+        md.append(
+            f"{len(product) - len(failed)} of {len(product)} targets are met. Not met, with why and what would meet it:"
+        )
         # Rows that fail for one reason (three durations, two image sizes) share one explanation.
         groups: dict[str, list[Row]] = {}
         for row in failed:
@@ -170,8 +171,11 @@ def results_markdown(rows: Sequence[Row], notes: Sequence[str], command: str, st
     alternatives = [row for row in rows if row.alternative and row.ok is not None]
     if alternatives:
         met = sum(1 for row in alternatives if row.ok)
-        md += ["", f"Rows marked (alternative) measure a non-default setting for comparison and are not counted: "
-                   f"{met} of their {len(alternatives)} targets are met."]
+        md += [
+            "",
+            f"Rows marked (alternative) measure a non-default setting for comparison and are not counted: "
+            f"{met} of their {len(alternatives)} targets are met.",
+        ]
     md += ["", "## How each figure is taken", ""]
     md.extend(f"- {note}" for note in notes)
     extra = [row for row in rows if row.note and row.ok is not False]

@@ -1,18 +1,21 @@
 """Fault soak: many generate_image calls through a real MCP session while the sandbox injects faults.
 
-`python -m bench.soak [--calls N]` (default 120) serves our MCP server over streamable HTTP on loopback,
-against the sandbox on loopback, with the sandbox injecting 429s with Retry-After (seconds and HTTP-date
-forms), 5xx, dropped connections, creates that commit but whose response is lost, and failed tasks, each
-at a few percent. Each logical request is made the way an agent would: call generate_image without an
-idempotency key, then do exactly what the result says (get_task with the id, or generate_image again with
-the key it names). Afterwards the sandbox's tasks and ledger are checked against the journal:
+`python -m bench.soak [--calls N] [--step-requests M]` (defaults 120 and 4) serves our MCP server over
+streamable HTTP on loopback, against the sandbox on loopback, with the sandbox injecting 429s with
+Retry-After (seconds and HTTP-date forms), 5xx, dropped connections, creates that commit but whose response
+is lost, and failed tasks, each at a few percent. Each logical request is made the way an agent would: call
+generate_image without an idempotency key, then do exactly what the result says (get_task with the id, or
+generate_image again with the key it names). Afterwards the sandbox's tasks and ledger are checked against
+the journal:
 
 - every logical request made exactly one task (a second task for one request is a double charge);
 - every task the sandbox made is in the journal (with the key that made it);
 - every call returned images, or a task id with its next step (or, when RunAPI never answered a create,
   the idempotency key to call again with), or a failed task as an error that says it was not billed.
 
-The counts are printed; the exit status is 1 when any check fails. tests/reliability runs a short soak
+Then, unless `--step-requests 0`, the faults at every step after a create run one kind at a time
+(bench/soak_steps.py), with a table per kind. The counts are printed; the exit status is 1 when any check
+of either part fails. tests/reliability runs a short soak
 in CI through `run_soak`.
 """
 
@@ -91,6 +94,7 @@ class SoakReport:
     failed_without_not_billed: int = 0
     other: int = 0
     other_examples: list[str] = field(default_factory=list[str])
+    call_seconds: list[float] = field(default_factory=list[float])
     # how each logical request ended
     completed: int = 0
     failed: int = 0
@@ -184,7 +188,9 @@ class _Request:
     paths: list[str] = field(default_factory=list[str])
 
 
-def soak_settings(workdir: Path, base_url: str, config: SoakConfig) -> Settings:
+def soak_settings(
+    workdir: Path, base_url: str, config: SoakConfig, *, wait_seconds: float = WAIT_SECONDS, preview: str = "off"
+) -> Settings:
     project = workdir / "project"
     project.mkdir(parents=True, exist_ok=True)
     env = {
@@ -192,13 +198,13 @@ def soak_settings(workdir: Path, base_url: str, config: SoakConfig) -> Settings:
         "RUNAPI_BASE_URL": base_url,
         "RUNAPI_API_KEY": API_KEY,
         "RUNAPI_MCP_STATE_DIR": str(workdir / "state"),
-        "RUNAPI_MCP_WAIT_SECONDS": str(WAIT_SECONDS),
+        "RUNAPI_MCP_WAIT_SECONDS": str(wait_seconds),
         "RUNAPI_MCP_LOG_LEVEL": "WARNING",
         "RUNAPI_MCP_POLL_INITIAL_SECONDS": "0.02",
         "RUNAPI_MCP_POLL_MAX_SECONDS": "0.2",
         "RUNAPI_MCP_MAX_RETRIES": str(config.max_retries),
         "RUNAPI_MCP_TIMEOUT": "10",
-        "RUNAPI_MCP_PREVIEW": "off",
+        "RUNAPI_MCP_PREVIEW": preview,
     }
     return Settings.load(env=env, working_dir=project).model_copy(update={"transport": "http"})
 
@@ -259,20 +265,30 @@ async def _mcp_session(url: str) -> AsyncIterator[Client]:
         yield await stack.enter_async_context(Client(transport, read_timeout_seconds=90))
 
 
-async def _follow(client: Client, request: _Request, report: SoakReport) -> None:
-    """Make one logical request the way an agent would, doing what each result says next."""
+async def _follow(
+    client: Client, request: _Request, report: SoakReport, *, max_steps: int = MAX_STEPS, retry_plain: bool = False
+) -> None:
+    """Make one logical request the way an agent would, doing what each result says next.
+
+    With `retry_plain`, a result that gives no next step is answered the way a user would: one more plain
+    generate_image call with the same prompt (no key), which is where an unknown outcome gets paid twice.
+    """
     key: str | None = None
     task_id: str | None = None
-    for _ in range(MAX_STEPS):
+    retried = False
+    for _ in range(max_steps):
         if task_id is not None:
             report.get_task_calls += 1
+            started = time.monotonic()
             result = await client.call_tool("get_task", {"task_id": task_id, "wait": True})
         else:
             report.generate_calls += 1
             args: dict[str, Any] = {"prompt": request.prompt}
             if key is not None:
                 args["idempotency_key"] = key
+            started = time.monotonic()
             result = await client.call_tool("generate_image", args)
+        report.call_seconds.append(time.monotonic() - started)
         report.calls += 1
         outcome = classify(result)
         if outcome.kind == "images":
@@ -297,7 +313,9 @@ async def _follow(client: Client, request: _Request, report: SoakReport) -> None
         else:
             report.other += 1
             report.other_examples.append(outcome.text[:300])
-            return
+            if not retry_plain or retried:
+                return
+            retried, key, task_id = True, None, None
 
 
 def _journal_rows(path: Path) -> list[tuple[str, str | None, str]]:
@@ -316,9 +334,9 @@ def _reconcile(
     report.charged_tasks = sum(1 for row in ledger["tasks"] if row["charged_cents"] > 0)
     report.refunded_tasks = sum(1 for row in ledger["tasks"] if row["refunded_cents"] > 0)
     by_prompt = Counter(task.request.prompt for task in tasks)
-    report.double_charges = sum(
-        max(0, by_prompt[r.prompt] - 1) for r in requests
-    ) + sum(max(0, int(row["charges"]) - 1) for row in ledger["tasks"])
+    report.double_charges = sum(max(0, by_prompt[r.prompt] - 1) for r in requests) + sum(
+        max(0, int(row["charges"]) - 1) for row in ledger["tasks"]
+    )
     report.requests_without_task = sum(1 for r in requests if by_prompt[r.prompt] == 0)
     keys_by_task = {task_id: key for key, task_id, _ in journal if task_id}
     for task in tasks:
@@ -373,33 +391,51 @@ async def run_soak(config: SoakConfig, workdir: Path) -> SoakReport:
                         group.start_soon(one, request)
         report.seconds = time.monotonic() - started
         journal = await anyio.to_thread.run_sync(_journal_rows, settings.state_dir / "journal.sqlite3")
-        report.faults["fail-task (dice)"] += sum(
-            1 for t in sandbox.state.tasks.values() if t.failure is not None
-        ) - report.faults["fail-task (scripted)"]
+        report.faults["fail-task (dice)"] += (
+            sum(1 for t in sandbox.state.tasks.values() if t.failure is not None)
+            - report.faults["fail-task (scripted)"]
+        )
         _reconcile(report, requests, sandbox, journal)
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=SoakConfig.calls, help="logical generate_image requests")
     parser.add_argument("--concurrency", type=int, default=SoakConfig.concurrency)
     parser.add_argument("--seed", type=int, default=SoakConfig.seed)
     parser.add_argument("--timeout", type=float, default=SoakConfig.timeout, help="seconds for the whole soak")
+    parser.add_argument(
+        "--step-requests", type=int, default=4, help="requests per step fault kind (0 skips the step faults)"
+    )
     parser.add_argument("--json", action="store_true", help="print the counts as JSON after the summary")
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.concurrency < 1:
-        parser.error("--calls and --concurrency must be at least 1")
+    if args.calls < 1 or args.concurrency < 1 or args.step_requests < 0:
+        parser.error("--calls and --concurrency must be at least 1, --step-requests at least 0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # One line per read of an unknown status would bury the tables; the step table counts those reads.
+    logging.getLogger("runapi_mcp.runapi.polling").setLevel(logging.ERROR)
+    # Imported here: bench.soak_steps builds on this module.
+    from bench.soak_steps import run_step_soak
+
     config = SoakConfig(calls=args.calls, concurrency=args.concurrency, seed=args.seed, timeout=args.timeout)
     with tempfile.TemporaryDirectory(prefix="runapi-soak-") as tmp:
-        report = asyncio.run(run_soak(config, Path(tmp)))
-    print(report.summary())
+        report = asyncio.run(run_soak(config, Path(tmp) / "classic"))
+        print(report.summary(), flush=True)
+        steps = None
+        if args.step_requests:
+            steps = asyncio.run(
+                run_step_soak(Path(tmp) / "steps", requests_per_kind=args.step_requests, seed=args.seed)
+            )
+            print()
+            print(steps.summary())
     if args.json:
-        data = {k: v for k, v in vars(report).items() if k != "other_examples"}
+        data: dict[str, Any] = {k: v for k, v in vars(report).items() if k not in ("other_examples", "call_seconds")}
+        if steps is not None:
+            data["step_faults"] = [{k: v for k, v in vars(kind).items() if k != "examples"} for kind in steps.kinds]
         print(json.dumps(data, indent=2, default=dict))
-    return 1 if report.problems() else 0
+    return 1 if report.problems() or (steps is not None and steps.problems()) else 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from runapi_mcp.core.errors import DownloadError, InputError
 from runapi_mcp.core.files import move_to_free_name
 from runapi_mcp.core.images import EXTENSIONS, NotAnImageError, identify_image
 from runapi_mcp.core.urlsafety import check_download_url
+from runapi_mcp.text import megabytes
 from runapi_mcp.urls import display_url
 
 MAX_REDIRECTS = 5
@@ -69,7 +70,7 @@ async def download_to(
             return await _download(http, url, dest, max_bytes=max_bytes, timeout=timeout, allow_hosts=allow_hosts)
     except TimeoutError:
         raise DownloadError(
-            f"Downloading {_display(url)} took longer than {total_timeout:g}s. Try again later.", retryable=True
+            f"Downloading {display_url(url)} took longer than {total_timeout:g}s. Try again later.", retryable=True
         ) from None
 
 
@@ -106,19 +107,19 @@ async def _download(
                 await response.aclose()
         except httpx2.TimeoutException:
             raise DownloadError(
-                f"Downloading {_display(url)} timed out after {timeout:g}s. Try again later.", retryable=True
+                f"Downloading {display_url(url)} timed out after {timeout:g}s. Try again later.", retryable=True
             ) from None
         except httpx2.TransportError as exc:
             raise DownloadError(
-                f"Downloading {_display(url)} failed: {type(exc).__name__}. Try again later.", retryable=True
+                f"Downloading {display_url(url)} failed: {type(exc).__name__}. Try again later.", retryable=True
             ) from None
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
-            raise DownloadError(f"Downloading {_display(url)} failed: {exc}.") from None
-    raise DownloadError(f"Downloading {_display(url)} failed: more than {MAX_REDIRECTS} redirects.")
+            raise DownloadError(f"Downloading {display_url(url)} failed: {exc}.") from None
+    raise DownloadError(f"Downloading {display_url(url)} failed: more than {MAX_REDIRECTS} redirects.")
 
 
 async def _save_body(response: httpx2.Response, url: str, dest: Path, max_bytes: int) -> SavedFile:
-    shown = _display(url)
+    shown = display_url(url)
     status = response.status_code
     if status != 200:
         retryable = status == 429 or status >= 500
@@ -172,7 +173,7 @@ async def _save_body(response: httpx2.Response, url: str, dest: Path, max_bytes:
 
 def _too_big(shown: str, max_bytes: int) -> str:
     return (
-        f"Downloading {shown} stopped: the image is larger than the {_megabytes(max_bytes)} cap. "
+        f"Downloading {shown} stopped: the image is larger than the {megabytes(max_bytes)} cap. "
         "Raise RUNAPI_MCP_MAX_DOWNLOAD_MB to save it."
     )
 
@@ -180,13 +181,3 @@ def _too_big(shown: str, max_bytes: int) -> str:
 def _write_failed(dest: Path, exc: OSError) -> str:
     why = exc.strerror or exc
     return f"Could not write the image into {dest.parent}: {why}. Free some space or pass another output_dir."
-
-
-def _megabytes(n: int) -> str:
-    mb = n / (1024 * 1024)
-    return f"{mb:.1f} MB" if mb >= 0.1 else f"{n} bytes"
-
-
-def _display(url: str) -> str:
-    """The URL without its query (signed URLs carry tokens) and shortened, for messages."""
-    return display_url(url)

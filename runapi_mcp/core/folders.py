@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 
 from runapi_mcp.core.errors import InputError
+from runapi_mcp.text import shorten
 
 ROOTS_SETTING = "RUNAPI_MCP_ALLOWED_ROOTS"
 OUTPUT_DIR_SETTING = "RUNAPI_MCP_OUTPUT_DIR"
@@ -65,7 +66,7 @@ def resolve_user_path(raw: str | Path, working_dir: Path) -> Path:
 
 def outside_roots_error(what: str, raw: str | Path, roots: Sequence[Path]) -> InputError:
     return InputError(
-        f"{what} '{_short(str(raw))}' is outside the allowed folders ({describe_roots(roots)}). "
+        f"{what} '{shorten(str(raw))}' is outside the allowed folders ({describe_roots(roots)}). "
         f"Use a path inside them or add a folder with {ROOTS_SETTING}."
     )
 
@@ -74,11 +75,8 @@ def _resolve(path: Path) -> Path:
     try:
         return Path(os.path.realpath(path))
     except (OSError, ValueError) as exc:  # symlink loops on some platforms, NUL bytes
-        raise InputError(f"Cannot use the path '{_short(str(path))}': {exc}. Use a plain existing path.") from None
+        raise InputError(f"Cannot use the path '{shorten(str(path))}': {exc}. Use a plain existing path.") from None
 
-
-def _short(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -193,5 +191,3 @@ def _ensure_dir(path: Path, what: str) -> Path:
 
 def _writable(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
-
-

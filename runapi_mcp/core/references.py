@@ -26,6 +26,7 @@ from runapi_mcp.core.errors import InputError
 from runapi_mcp.core.folders import inside, outside_roots_error, resolve_user_path, usable_roots
 from runapi_mcp.core.images import NotAnImageError, identify_image
 from runapi_mcp.core.urlsafety import Resolver, check_public_url
+from runapi_mcp.text import megabytes, shorten
 
 ACCEPTED_FORMS = (
     "a local file path, a file:// URI, an http(s) URL, a data:image/...;base64,... URI, "
@@ -102,7 +103,7 @@ def parse_image_ref(
     if scheme == "task":
         return _task_ref(text)
     raise InputError(
-        f"Image reference '{_shorten(text)}' uses an unsupported scheme ({scheme}:). Pass {ACCEPTED_FORMS}."
+        f"Image reference '{shorten(text)}' uses an unsupported scheme ({scheme}:). Pass {ACCEPTED_FORMS}."
     )
 
 
@@ -110,7 +111,7 @@ def read_local_image(
     raw: str, *, working_dir: Path, roots: Sequence[Path], max_bytes: int, shown: str | None = None
 ) -> LocalImage:
     """Read a local image inside `roots`: a regular file, at most `max_bytes`, an image by content."""
-    shown = _shorten(shown or raw)
+    shown = shorten(shown or raw)
     allowed = usable_roots(roots, working_dir)
     path = resolve_user_path(raw, working_dir)
     # Checked before touching the file, so nothing tells whether a file outside the roots exists.
@@ -137,7 +138,7 @@ def _check_file(info: os.stat_result, shown: str, max_bytes: int) -> None:
         raise InputError(f"Image path '{shown}' is not a regular file. Name an image file.")
     if info.st_size > max_bytes:
         raise InputError(
-            f"Image file '{shown}' is {_mb(info.st_size)}, over the {_mb(max_bytes)} limit. "
+            f"Image file '{shown}' is {megabytes(info.st_size)}, over the {megabytes(max_bytes)} limit. "
             "Pass a smaller image or raise RUNAPI_MCP_MAX_INPUT_MB."
         )
     if info.st_size == 0:
@@ -168,7 +169,7 @@ def _read_bounded(path: Path, before: os.stat_result, shown: str, max_bytes: int
     finally:
         os.close(fd)
     if total > max_bytes:  # it grew after the size check
-        raise InputError(f"Image file '{shown}' is over the {_mb(max_bytes)} limit. Pass a smaller image.")
+        raise InputError(f"Image file '{shown}' is over the {megabytes(max_bytes)} limit. Pass a smaller image.")
     return b"".join(chunks)
 
 
@@ -176,16 +177,16 @@ def _file_uri_path(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
         raise InputError(
-            f"'{_shorten(uri)}' names another machine ({parts.netloc}). Use file:///absolute/path for a local file."
+            f"'{shorten(uri)}' names another machine ({parts.netloc}). Use file:///absolute/path for a local file."
         )
     if not parts.path:
-        raise InputError(f"'{_shorten(uri)}' has no path. Use file:///absolute/path/to/image.png.")
+        raise InputError(f"'{shorten(uri)}' has no path. Use file:///absolute/path/to/image.png.")
     return url2pathname(parts.path) if os.name == "nt" else unquote(parts.path)
 
 
 def _data_image(uri: str, max_bytes: int) -> DataImage:
     header, comma, payload = uri[len("data:") :].partition(",")
-    shown = f"data:{_shorten(header, 40)},..."
+    shown = f"data:{shorten(header, 40)},..."
     if not comma:
         raise InputError(f"The data: URI '{shown}' has no comma before its data. Use data:image/png;base64,<data>.")
     mime, *params = (p.strip().lower() for p in header.split(";"))
@@ -198,7 +199,7 @@ def _data_image(uri: str, max_bytes: int) -> DataImage:
     # Decoded size is 3/4 of the text: refuse before decoding anything.
     if len(payload) // 4 * 3 - payload[-2:].count("=") > max_bytes:
         raise InputError(
-            f"The data: URI image is over the {_mb(max_bytes)} limit. "
+            f"The data: URI image is over the {megabytes(max_bytes)} limit. "
             "Pass a smaller image or raise RUNAPI_MCP_MAX_INPUT_MB."
         )
     try:
@@ -215,7 +216,7 @@ def _task_ref(text: str) -> TaskImageRef:
     match = _TASK.match(text)
     if match is None:
         raise InputError(
-            f"'{_shorten(text)}' is not a task reference. Write task:<task_id> or task:<task_id>#<index> "
+            f"'{shorten(text)}' is not a task reference. Write task:<task_id> or task:<task_id>#<index> "
             "(index from 0), with the id from generate_image or list_tasks."
         )
     task_id, index = match.group(1), match.group(2)
@@ -227,12 +228,3 @@ def _image_mime(data: bytes, what: str, hint: str) -> str:
         return identify_image(data).mime_type
     except NotAnImageError as exc:
         raise InputError(f"{what} cannot be used: {exc}. {hint}") from None
-
-
-def _mb(n: int) -> str:
-    mb = n / (1024 * 1024)
-    return f"{mb:.1f} MB" if mb >= 0.1 else f"{n} bytes"
-
-
-def _shorten(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -18,6 +18,7 @@ import anyio
 
 from runapi_mcp.core.concurrency import gather
 from runapi_mcp.core.errors import InputError
+from runapi_mcp.core.images import EXTENSIONS
 from runapi_mcp.core.journal import Journal, SourceRef, stored_reference
 from runapi_mcp.core.references import DataImage, LocalImage, RemoteImage, TaskImageRef, parse_image_ref
 from runapi_mcp.core.types import Workspace
@@ -26,7 +27,6 @@ from runapi_mcp.runapi.models import MAX_SOURCE_IMAGES
 
 # An upload this close to its expiry is not reused: the task may start after it has gone.
 REUSE_MARGIN_SECONDS = 3600
-_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
 class SourceResolver:
@@ -69,7 +69,8 @@ class SourceResolver:
         if isinstance(parsed, TaskImageRef):
             url, digest = await self._from_task(parsed)
             return SourceRef(reference=ref, url=url, sha256=digest)
-        name = parsed.path.name if isinstance(parsed, LocalImage) else f"image.{_EXT.get(parsed.mime_type, 'png')}"
+        extension = EXTENSIONS.get(parsed.mime_type, "png")
+        name = parsed.path.name if isinstance(parsed, LocalImage) else f"image.{extension}"
         url = await self._upload(parsed, name)
         return SourceRef(reference=stored_reference(ref, parsed.sha256), url=url, sha256=parsed.sha256)
 

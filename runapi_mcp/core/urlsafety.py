@@ -20,10 +20,10 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from runapi_mcp.core.addresses import IPAddress, parse_ipv4_loose, refusal_reason
 from runapi_mcp.core.errors import InputError
 from runapi_mcp.urls import display_url
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses it resolves to, as strings. Tests pass their own.
 Resolver = Callable[[str, int], Iterable[str]]
 
@@ -37,18 +37,7 @@ METADATA_HOSTS = frozenset({
     "instance-data",
     "instance-data.ec2.internal",
 })
-METADATA_ADDRESSES: frozenset[IPAddress] = frozenset({
-    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack...
-    ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
-    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
-    ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
-})
-
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
-_NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 
 
@@ -102,74 +91,6 @@ def own_origin(base_url: str) -> tuple[str, ...]:
     return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}",)
 
 
-def refusal_reason(ip: IPAddress) -> str | None:
-    """Why an address is not public ("loopback", "private", ...), or None when it is."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            reasons = [r for r in (refusal_reason(v4) for v4 in embedded) if r]
-            return reasons[0] if reasons else None
-        if ip in _IPV4_COMPATIBLE:
-            return "loopback" if ip.is_loopback else "unspecified" if ip.is_unspecified else "IPv4-compatible"
-        if ip in _NAT64_LOCAL:
-            return "private"
-    if ip in METADATA_ADDRESSES:
-        return "cloud metadata"
-    checks: tuple[tuple[bool, str], ...] = (
-        (ip.is_loopback, "loopback"),
-        (ip.is_unspecified, "unspecified"),
-        (ip.is_link_local, "link-local"),
-        (ip.is_multicast, "multicast"),
-        (ip.is_private, "private"),
-        (ip.is_reserved, "reserved"),
-        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
-        (not ip.is_global, "non-public"),
-    )
-    return next((reason for hit, reason in checks if hit), None)
-
-
-def parse_ipv4_loose(host: str) -> ipaddress.IPv4Address | None:
-    """Read `host` the way inet_aton and browsers do (`127.1`, `0x7f.0.0.1`, `017700000001`); None if it is
-    not numeric at all. Raises ValueError for a numeric-looking host that is not a valid address."""
-    parts = host.split(".")
-    if not all(_NUMERIC_LABEL.match(p) for p in parts):
-        return None
-    if len(parts) > 4:
-        raise ValueError("too many numeric parts")
-    numbers = [_ipv4_number(p) for p in parts]
-    *head, last = numbers
-    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
-        raise ValueError("a number is out of range")
-    value = last
-    for i, n in enumerate(head):
-        value += n << (8 * (3 - i))
-    return ipaddress.IPv4Address(value)
-
-
-def _ipv4_number(part: str) -> int:
-    if part.startswith("0x"):
-        return int(part[2:] or "0", 16)
-    if len(part) > 1 and part.startswith("0"):
-        try:
-            return int(part, 8)
-        except ValueError:
-            raise ValueError(f"{part} starts with 0 but is not an octal number") from None
-    return int(part)
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...] | None:
-    """IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64): they decide where it goes."""
-    if ip.ipv4_mapped is not None:
-        return (ip.ipv4_mapped,)
-    if ip.sixtofour is not None:
-        return (ip.sixtofour,)
-    if ip.teredo is not None:
-        return ip.teredo
-    if ip in _NAT64:
-        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
-    return None
-
-
 @dataclass(frozen=True)
 class _Target:
     host: str  # lower case, no brackets or trailing dot, IDNA-encoded
@@ -183,7 +104,7 @@ def _check(
     target = _parse(url, ctx)
     if _allowed(target, allow_hosts):
         return
-    shown = _shorten(url)
+    shown = display_url(url)
     if target.ip is not None:
         reason = refusal_reason(target.ip)
         if reason:
@@ -202,7 +123,7 @@ def _check(
 
 
 def _parse(url: str, ctx: _Context) -> _Target:
-    shown = _shorten(url)
+    shown = display_url(url)
 
     def bad(why: str) -> InputError:
         return InputError(f"{ctx.what} '{shown}' cannot be used: {why}. {ctx.hint}")
@@ -347,7 +268,3 @@ def _system_resolve(host: str, port: int) -> list[str]:
 
 def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
-
-
-def _shorten(url: str) -> str:
-    return display_url(url)

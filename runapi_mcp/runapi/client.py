@@ -16,6 +16,7 @@ import httpx2
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
+from runapi_mcp.text import shorten
 
 from .errors import UnexpectedResponseError
 from .models import (
@@ -23,21 +24,18 @@ from .models import (
     SERVICE,
     Action,
     Balance,
+    CliExchange,
     CreatedTask,
     EditImageRequest,
     Me,
     PreparedUpload,
     PriceSchedules,
+    PromptPage,
     TaskStatus,
     TempFile,
     TextToImageRequest,
 )
-from .responses import (
-    RETRY_AFTER_HEADER,
-    error_from_response,
-    parse_retry_after,
-    shorten,
-)
+from .responses import MAX_MESSAGE_CHARS, RETRY_AFTER_HEADER, error_from_response, parse_retry_after
 from .retry import RetryPolicy
 from .validation import (
     build_request,
@@ -166,6 +164,37 @@ class RunAPIClient:
         response = await self._wire.send("GET", f"{API_PREFIX}/me")
         return parse_body(response, Me, what="the account")
 
+    # Browser login and the prompt library: neither needs a key
+
+    async def cli_exchange(self, *, code: str, code_verifier: str, redirect_port: int, hostname: str) -> CliExchange:
+        """Trade an approved browser login's code for a key. Never retried: a code is good for one exchange."""
+        body = {"code": code, "code_verifier": code_verifier, "redirect_port": redirect_port}
+        path = f"{API_PREFIX}/cli/exchange"
+        response = await self._wire.send("POST", path, body=body, headers={"x-cli-hostname": hostname})
+        return parse_body(response, CliExchange, what="the login exchange")
+
+    async def search_prompts(
+        self,
+        *,
+        q: str | None = None,
+        category: str | None = None,
+        tags: tuple[str, ...] = (),
+        modality: str | None = None,
+        featured: bool | None = None,
+        page: int = 1,
+        per_page: int = 20,
+    ) -> PromptPage:
+        """One page of RunAPI's prompt library for GPT Image 2, filtered as asked."""
+        if page < 1 or not 1 <= per_page <= 100:
+            raise invalid("page must be 1 or more and per_page between 1 and 100")
+        params = {"model": MODEL_ID, "page": str(page), "per_page": str(per_page)}
+        optional = {"q": q, "category": category, "modality": modality, "tags": ",".join(tags) or None}
+        params.update({name: value for name, value in optional.items() if value})
+        if featured is not None:
+            params["featured"] = "true" if featured else "false"
+        response = await self._wire.send("GET", f"{API_PREFIX}/prompts", params=params)
+        return parse_body(response, PromptPage, what="the prompt library")
+
     # Temporary files
 
     async def upload_file(self, data: bytes, *, filename: str, content_type: str) -> TempFile:
@@ -205,7 +234,7 @@ class RunAPIClient:
         if not response.is_success:
             error = error_from_response(response)
             raise type(error)(
-                shorten(f"Uploading {filename} to RunAPI's storage failed: {error.message}"),
+                shorten(f"Uploading {filename} to RunAPI's storage failed: {error.message}", MAX_MESSAGE_CHARS),
                 status=error.status,
                 code=error.code,
                 request_id=error.request_id,

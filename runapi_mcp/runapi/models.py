@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 MODEL_ID = "gpt-image-2"
 SERVICE = "gpt_image_2"
@@ -156,7 +156,7 @@ class Balance(_Response):
 
 
 class Me(_Response):
-    id: str | None = None
+    id: str | int | None = None  # the sandbox, like other RunAPI SDKs' fixtures, sends a number
     name: str | None = None
     email: str | None = None
     account: dict[str, Any] | None = None
@@ -177,3 +177,46 @@ class PreparedUpload(_Response):
     signed_id: str
     upload_url: str
     headers: dict[str, str] = Field(default_factory=dict[str, str])
+
+
+# Browser login
+
+
+class CliUser(_Response):
+    email: str | None = None
+
+
+class CliExchange(_Response):
+    """What `POST /api/v1/cli/exchange` hands back for an approved browser login."""
+
+    key: SecretStr = Field(min_length=1)
+    name: str | None = None
+    user: CliUser = Field(default_factory=CliUser)
+
+
+# Prompt library
+
+
+class LibraryPrompt(_Response):
+    id: str | int
+    title: str = ""
+    prompt: str = ""  # tolerated when empty (one odd entry must not sink the page); callers skip those
+    model: str | None = None
+    service: str | None = None
+    action: str | None = None
+    modality: str | None = None
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list[str])
+    featured: bool = False
+
+
+class PromptPagination(_Response):
+    page: int = 1
+    per_page: int = 20
+    total: int = 0
+    pages: int = 0
+
+
+class PromptPage(_Response):
+    prompts: list[LibraryPrompt] = Field(default_factory=list[LibraryPrompt])
+    pagination: PromptPagination = Field(default_factory=PromptPagination)

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import httpx2
 
+from runapi_mcp.text import shorten
 from runapi_mcp.urls import display_url
 
 from .errors import (
@@ -64,7 +65,7 @@ def error_from_response(response: httpx2.Response) -> RunAPIError:
     status = response.status_code
     message, code = (None, None) if response.is_redirect else _message_and_code(response)
     # Redact before shortening: a cut must never leave the head of a key behind.
-    message = shorten(redact(message or _default_message(response), _request_secrets(response)))
+    message = shorten(redact(message or _default_message(response), _request_secrets(response)), MAX_MESSAGE_CHARS)
     return _error_class(status)(
         message,
         status=status,
@@ -107,12 +108,6 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return _BEARER.sub(rf"\1 {REDACTED}", text)
-
-
-def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """One line, at most `limit` characters."""
-    line = _one_line(text)
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def _one_line(text: str) -> str:

@@ -16,10 +16,11 @@ import httpx2
 import pydantic
 from pydantic import SecretStr
 
+from runapi_mcp.text import shorten
 from runapi_mcp.urls import display_url
 
 from .errors import AuthenticationError, ConnectionFailedError, RunAPIError, UnexpectedResponseError
-from .responses import REQUEST_ID_HEADER, TASK_ID_HEADER, error_from_response, redact, shorten
+from .responses import REQUEST_ID_HEADER, TASK_ID_HEADER, error_from_response, redact
 from .retry import RetryPolicy
 
 logger = logging.getLogger(__name__)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from types import FrameType
 
 from runapi_mcp.sandbox.config import FAULT_RATE_FIELDS, SandboxConfig
+from runapi_mcp.sandbox.durations import parse_spread
 from runapi_mcp.sandbox.server import running_sandbox
 
 DEFAULT_PORT = 8780
@@ -90,6 +92,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="send this Retry-After on pending status responses (a poll hint)",
     )
+    parser.add_argument(
+        "--slow-read-delay",
+        dest="sandbox_slow_read_delay",
+        type=float,
+        default=defaults.slow_read_delay,
+        metavar="SECONDS",
+        help="how long a slow-read fault holds a status answer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--durations",
+        dest="sandbox_durations",
+        default=None,
+        metavar="SPREAD",
+        help="draw each task's duration from uniform:LOW-HIGH or lognormal:LOW-HIGH seconds (overrides --latency)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        dest="sandbox_time_scale",
+        type=float,
+        default=defaults.time_scale,
+        metavar="K",
+        help="run the sandbox's clock K times faster than wall time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--callback-secret",
+        dest="sandbox_callback_secret",
+        default=None,
+        metavar="SECRET",
+        help="sign callbacks with this secret (default: a random one, printed at start)",
+    )
+    parser.add_argument(
+        "--allow-remote-callbacks",
+        dest="sandbox_callback_any_host",
+        action="store_true",
+        help="deliver callbacks to any host, not only loopback addresses",
+    )
     parser.add_argument("--seed", dest="sandbox_seed", type=int, default=None, help="seed for the fault dice")
     parser.add_argument(
         "--log-level",
@@ -112,8 +150,14 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         except ValueError:
             raise ValueError(f"--fault-rate {kind}: {raw!r} is not a probability") from None
     keys: list[str] | None = args.sandbox_keys
-    return SandboxConfig(
+    durations = parse_spread(args.sandbox_durations) if args.sandbox_durations else None
+    config = SandboxConfig(
         latency=args.sandbox_latency,
+        task_durations=durations,
+        time_scale=args.sandbox_time_scale,
+        slow_read_delay=args.sandbox_slow_read_delay,
+        callback_secret=args.sandbox_callback_secret,
+        callback_any_host=args.sandbox_callback_any_host,
         balance_cents=args.sandbox_balance,
         url_ttl=args.sandbox_url_ttl,
         accepted_keys=frozenset(keys) if keys else None,
@@ -121,13 +165,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         retry_after=args.sandbox_retry_after,
         status_retry_after=args.sandbox_status_retry_after,
         seed=args.sandbox_seed,
-        rate_limit_rate=rates.get("rate_limit_rate", 0.0),
-        server_error_rate=rates.get("server_error_rate", 0.0),
-        drop_rate=rates.get("drop_rate", 0.0),
-        lost_response_rate=rates.get("lost_response_rate", 0.0),
-        fail_task_rate=rates.get("fail_task_rate", 0.0),
-        slow_task_rate=rates.get("slow_task_rate", 0.0),
     )
+    return dataclasses.replace(config, **rates) if rates else config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,6 +205,12 @@ async def _serve(config: SandboxConfig, host: str, port: int, log_level: str) ->
             print(
                 f"Accepting {keys}. Point RunAPI clients at it with RUNAPI_BASE_URL={sandbox.url}. "
                 "Images are sandbox placeholders. Ledger: GET /_sandbox/ledger. Stop with Ctrl+C.",
+                file=sys.stderr,
+                flush=True,
+            )
+            print(
+                "Callback signing secret (the sandbox's own scheme, header X-Sandbox-Signature): "
+                + sandbox.state.callbacks.secret,
                 file=sys.stderr,
                 flush=True,
             )

@@ -1,4 +1,4 @@
-"""The sandbox's notion of now: wall time plus an offset that tests can push forward."""
+"""The sandbox's notion of now: wall time, optionally running faster, plus an offset tests push forward."""
 
 from __future__ import annotations
 
@@ -7,11 +7,26 @@ from datetime import UTC, datetime
 
 
 class Clock:
-    def __init__(self) -> None:
+    def __init__(self, scale: float = 1.0) -> None:
+        self._scale = scale
+        self._wall_start = time.time()
         self._offset = 0.0
 
+    @property
+    def scale(self) -> float:
+        return self._scale
+
     def now(self) -> float:
-        return time.time() + self._offset
+        # Starts at the wall time of the start, then runs `scale` times as fast.
+        return self._wall_start + (time.time() - self._wall_start) * self._scale + self._offset
+
+    def to_wall(self, moment: float) -> float:
+        """The wall time (time.time()) at which the sandbox's clock reads `moment`."""
+        return self._wall_start + (moment - self._offset - self._wall_start) / self._scale
+
+    def wall_delay(self, moment: float) -> float:
+        """Wall seconds from now until the sandbox's clock reads `moment` (0 when it already has)."""
+        return max(0.0, (moment - self.now()) / self._scale)
 
     def advance(self, seconds: float) -> None:
         """Jump ahead, so tests can see tasks finish and URLs expire without sleeping."""

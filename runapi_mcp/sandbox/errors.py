@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 # A default code per status, for faults injected by number and for Starlette's own 404/405.
 STATUS_CODES: dict[int, str] = {
@@ -72,3 +72,21 @@ def error_response(
 
 def api_error_response(error: ApiError) -> JSONResponse:
     return error_response(error.status, error.code, error.message, error.headers)
+
+
+# What a 2xx create can look like when something between the client and RunAPI answers in its place.
+_BAD_BODIES: dict[str, tuple[str, str]] = {
+    "html": (
+        "text/html; charset=utf-8",
+        "<!DOCTYPE html><html><head><title>Request accepted</title></head>"
+        "<body><h1>Request accepted</h1><p>Your request is being processed.</p></body></html>",
+    ),
+    "json": ("application/json", '{"code":0,"msg":"success","data":{"accepted":true}}'),
+    "no-id": ("application/json", '{"status":"pending"}'),
+}
+
+
+def bad_body_response(shape: str) -> Response:
+    """A 200 whose body is not the create contract's `{"id", "status"}` (the `bad-body` fault)."""
+    media_type, body = _BAD_BODIES[shape]
+    return Response(body, status_code=200, media_type=media_type)

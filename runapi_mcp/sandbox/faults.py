@@ -1,28 +1,53 @@
-"""Faults on demand: the `X-Sandbox-Fault` header syntax, the scripted queue, and the seeded dice.
+"""Faults on demand: the `X-Sandbox-Fault` header syntax and the scripted queue (the dice are in dice.py).
 
-Syntax of one fault: `KIND[;param=value]...`, values percent-decoded. Kinds:
+Syntax of one fault: `KIND[;param=value]...`, values percent-decoded. Kinds, by where they act:
 - `none`: no fault (useful in a scripted sequence).
-- a status 400-599, e.g. `429;retry_after=2` (Retry-After in seconds) or `429;retry_after_date=2`
-  (Retry-After as an HTTP date that many seconds ahead), `503`, `500`, `502`.
-- `drop`: close the connection without a response (clients see "server disconnected").
-- `reset`: reset the connection (TCP RST) without a response.
-- `lost-response`: handle the request fully (a create commits and charges), then drop the connection.
-- `fail-task[;message=...]`: the created task ends `failed` with that message, and is refunded.
-- `slow[;seconds=S]`: the created task takes S seconds (default: the configured slow latency).
+- On any request: a status 400-599, e.g. `429;retry_after=2` (Retry-After in seconds) or
+  `429;retry_after_date=2` (Retry-After as an HTTP date that many seconds ahead), `503`, `500`, `502`;
+  `drop` (close the connection without a response); `reset` (TCP RST); `lost-response` (handle the
+  request fully, so a create commits and charges, then drop the connection); `bad-body[;shape=S]`
+  (handle it fully, then answer 200 with a body that is not the contract's: S is `html`, `json`
+  (another JSON shape) or `no-id`; an error answer passes through unchanged); `slow-read[;seconds=S]`
+  (answer after S seconds).
+- On a create, shaping the task: `fail-task[;message=...]` (ends `failed`, refunded); `slow[;seconds=S]`;
+  `bad-image[;format=jpeg|png]` (its result passes a content sniff but does not decode: a truncated JPEG,
+  or a PNG whose chunk CRCs are valid but whose pixel data is not); `no-images` (ends `completed`,
+  charged, with an empty `images` list); `callback-late[;seconds=S]`, `callback-duplicate`,
+  `callback-lost`, `callback-forged` (see callbacks.py).
+- On a status read, that answer only: `no-images`; `unknown-status[;word=W]`; `empty-status`;
+  `tiny-retry-after[;seconds=S]` (Retry-After S, default 0.001).
+- On a result download (`GET /files/...`), that answer only: `bad-image[;format=jpeg|png]`.
+A fault that has no meaning where it lands (e.g. `fail-task` on a status read) changes nothing.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import unquote
 
-from runapi_mcp.sandbox.config import SandboxConfig
-
-FaultKind = Literal["none", "status", "drop", "reset", "lost-response", "fail-task", "slow"]
+FaultKind = Literal[
+    "none",
+    "status",
+    "drop",
+    "reset",
+    "lost-response",
+    "bad-body",
+    "slow-read",
+    "fail-task",
+    "slow",
+    "bad-image",
+    "no-images",
+    "unknown-status",
+    "empty-status",
+    "tiny-retry-after",
+    "callback-late",
+    "callback-duplicate",
+    "callback-lost",
+    "callback-forged",
+]
 
 _PARAMS: dict[str, frozenset[str]] = {
     "none": frozenset(),
@@ -30,20 +55,46 @@ _PARAMS: dict[str, frozenset[str]] = {
     "drop": frozenset(),
     "reset": frozenset(),
     "lost-response": frozenset(),
+    "bad-body": frozenset({"shape"}),
+    "slow-read": frozenset({"seconds"}),
     "fail-task": frozenset({"message"}),
     "slow": frozenset({"seconds"}),
+    "bad-image": frozenset({"format"}),
+    "no-images": frozenset(),
+    "unknown-status": frozenset({"word"}),
+    "empty-status": frozenset(),
+    "tiny-retry-after": frozenset({"seconds"}),
+    "callback-late": frozenset({"seconds"}),
+    "callback-duplicate": frozenset(),
+    "callback-lost": frozenset(),
+    "callback-forged": frozenset(),
 }
 
-_NAMED_KINDS: dict[str, FaultKind] = {
-    "none": "none",
-    "drop": "drop",
-    "reset": "reset",
-    "lost-response": "lost-response",
-    "fail-task": "fail-task",
-    "slow": "slow",
+_NAMED_KINDS: dict[str, FaultKind] = {name: cast(FaultKind, name) for name in _PARAMS if name != "status"}
+
+# Values a variant parameter may take; the first is the default.
+_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bad-body": ("shape", ("html", "json", "no-id")),
+    "bad-image": ("format", ("png", "jpeg")),
 }
 
-DEFAULT_FAILURE_MESSAGE = "Image generation failed (sandbox fault)."
+TASK_FAULTS = frozenset(
+    {
+        "fail-task",
+        "slow",
+        "bad-image",
+        "no-images",
+        "callback-late",
+        "callback-duplicate",
+        "callback-lost",
+        "callback-forged",
+    }
+)
+READ_FAULTS = frozenset({"no-images", "unknown-status", "empty-status", "tiny-retry-after"})
+UNKNOWN_STATUS_WORDS = ("in_queue", "moderating", "upscaling")
+
+# No closing stop: callers quote it inside sentences of their own.
+DEFAULT_FAILURE_MESSAGE = "Image generation failed: the sandbox injected a fail-task fault"
 
 
 @dataclass(frozen=True)
@@ -54,11 +105,25 @@ class Fault:
     retry_after_is_date: bool = False
     seconds: float | None = None
     message: str | None = None
+    variant: str | None = None
+    """bad-body's shape, bad-image's format, or unknown-status's word."""
 
     @property
     def is_task_fault(self) -> bool:
         """Faults that shape the task a create makes, rather than the HTTP exchange."""
-        return self.kind in ("fail-task", "slow")
+        return self.kind in TASK_FAULTS
+
+    @property
+    def is_read_fault(self) -> bool:
+        """Faults that change one status answer."""
+        return self.kind in READ_FAULTS
+
+    @property
+    def label(self) -> str:
+        """How the tally of injected faults names it."""
+        if self.kind != "status":
+            return self.kind
+        return f"{self.status} (Retry-After date)" if self.retry_after_is_date else str(self.status)
 
 
 def parse_fault(spec: str) -> Fault:
@@ -93,7 +158,17 @@ def parse_fault(spec: str) -> Fault:
             retry_after = _non_negative(params[key], key)
             is_date = key == "retry_after_date"
     seconds = _non_negative(params["seconds"], "seconds") if "seconds" in params else None
-    return Fault(kind, status, retry_after, is_date, seconds, params.get("message") or None)
+    variant: str | None = None
+    if kind in _VARIANTS:
+        name, allowed = _VARIANTS[kind]
+        variant = params.get(name, allowed[0]).lower()
+        if variant not in allowed:
+            raise ValueError(f"fault {head!r}: {name} must be one of {', '.join(allowed)}")
+    elif kind == "unknown-status":
+        variant = params.get("word") or UNKNOWN_STATUS_WORDS[0]
+        if len(variant) > 64:
+            raise ValueError("unknown-status: word must be at most 64 characters")
+    return Fault(kind, status, retry_after, is_date, seconds, params.get("message") or None, variant)
 
 
 def _non_negative(raw: str, name: str) -> float:
@@ -163,37 +238,3 @@ class FaultQueue:
 
     def clear(self) -> None:
         self._entries.clear()
-
-
-class FaultDice:
-    """The configured fault rates, drawn from one seeded RNG so a run can be replayed exactly."""
-
-    def __init__(self, config: SandboxConfig) -> None:
-        self._config = config
-        self._rng = random.Random(config.seed)
-
-    def request_fault(self, *, is_create: bool) -> Fault | None:
-        config = self._config
-        if config.request_fault_rate == 0:
-            return None
-        roll = self._rng.random()
-        threshold = config.rate_limit_rate
-        if roll < threshold:
-            return Fault("status", 429, config.retry_after, retry_after_is_date=self._rng.random() < 0.5)
-        threshold += config.server_error_rate
-        if roll < threshold:
-            return Fault("status", self._rng.choice((500, 502, 503)))
-        threshold += config.drop_rate
-        if roll < threshold:
-            return Fault("drop")
-        threshold += config.lost_response_rate
-        if roll < threshold and is_create:
-            return Fault("lost-response")
-        return None
-
-    def task_faults(self) -> tuple[bool, bool]:
-        """(fails, is_slow) for a newly created task."""
-        config = self._config
-        fails = config.fail_task_rate > 0 and self._rng.random() < config.fail_task_rate
-        slow = config.slow_task_rate > 0 and self._rng.random() < config.slow_task_rate
-        return fails, slow

@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from runapi_mcp.sandbox.config import SandboxConfig
 from runapi_mcp.sandbox.errors import ApiError
-from runapi_mcp.sandbox.state import Origin
+from runapi_mcp.sandbox.origin import Origin
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

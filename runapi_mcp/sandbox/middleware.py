@@ -1,8 +1,12 @@
-"""Request ids, and faults on demand: from the `X-Sandbox-Fault` header, the scripted queue, or the dice."""
+"""Request ids, and faults on demand: from the `X-Sandbox-Fault` header, the scripted queue, or the dice.
+
+Faults on the HTTP exchange act here; task, status-read and download faults are left in the scope for
+the handler (FAULT_SCOPE_KEY)."""
 
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -12,7 +16,7 @@ import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runapi_mcp.sandbox.errors import error_response
+from runapi_mcp.sandbox.errors import bad_body_response, error_response
 from runapi_mcp.sandbox.faults import Fault, parse_fault
 from runapi_mcp.sandbox.state import SandboxState
 
@@ -20,6 +24,7 @@ FAULT_HEADER = "x-sandbox-fault"
 FAULT_SCOPE_KEY = "runapi_sandbox.fault"
 CONTROL_PREFIX = "/_sandbox"
 CREATE_PATHS = frozenset({"/api/v1/gpt_image_2/text_to_image", "/api/v1/gpt_image_2/edit_image"})
+STATUS_PATH = re.compile(r"^/api/v1/gpt_image_2/(text_to_image|edit_image)/[^/]+$")
 MAX_CLIENT_REQUEST_ID = 512
 
 
@@ -32,6 +37,7 @@ def format_seconds(seconds: float) -> str:
 
 
 def retry_after_value(fault: Fault, default: float) -> str | None:
+    """The Retry-After of an injected status; `default` (wall seconds) for a 429 that names none."""
     seconds = fault.retry_after
     if seconds is None:
         if fault.status != 429:
@@ -42,6 +48,16 @@ def retry_after_value(fault: Fault, default: float) -> str | None:
         moment = datetime.fromtimestamp(math.ceil(time.time() + seconds), UTC)
         return format_datetime(moment, usegmt=True)
     return format_seconds(seconds)
+
+
+def _request_kind(method: str, path: str) -> str:
+    if method == "POST" and path in CREATE_PATHS:
+        return "create"
+    if method == "GET" and STATUS_PATH.match(path):
+        return "status"
+    if method == "GET" and path.startswith("/files/"):
+        return "download"
+    return "control" if path.startswith(CONTROL_PREFIX) else "other"
 
 
 def _valid_client_request_id(value: str) -> bool:
@@ -80,6 +96,7 @@ class SandboxMiddleware:
             extra["x-client-request-id"] = client_request_id
 
         path: str = scope["path"]
+        self.state.requests[_request_kind(scope["method"], path)] += 1
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             await self.app(scope, receive, send_with_ids)
             return
@@ -94,14 +111,23 @@ class SandboxMiddleware:
         elif fault.kind == "status":
             await self._status(fault, scope, receive, send_with_ids)
         elif fault.kind in ("drop", "reset"):
+            self.state.injected[fault.label] += 1
             await self._drop(scope, receive, reset=fault.kind == "reset")
         elif fault.kind == "lost-response":
+            self.state.injected[fault.label] += 1
 
             async def discard(message: Message) -> None:
                 pass
 
             await self.app(scope, receive, discard)
             await self._drop(scope, receive, reset=False)
+        elif fault.kind == "bad-body":
+            await self._bad_body(fault, scope, receive, send_with_ids)
+        elif fault.kind == "slow-read":
+            self.state.injected[fault.label] += 1
+            seconds = fault.seconds if fault.seconds is not None else self.state.config.slow_read_delay
+            await anyio.sleep(self.state.config.wall_seconds(seconds))
+            await self.app(scope, receive, send_with_ids)
         else:
             scope[FAULT_SCOPE_KEY] = fault
             await self.app(scope, receive, send_with_ids)
@@ -115,17 +141,40 @@ class SandboxMiddleware:
         queued = self.state.faults.take(method, path)
         if queued is not None:
             return queued
-        if path.startswith("/api/"):
-            return self.state.dice.request_fault(is_create=method == "POST" and path in CREATE_PATHS)
-        return None
+        if not path.startswith("/api/"):
+            return None
+        dice = self.state.dice
+        fault = dice.request_fault(is_create=method == "POST" and path in CREATE_PATHS)
+        if fault is None and method == "GET" and STATUS_PATH.match(path):
+            fault = dice.read_fault()
+        return fault
 
     async def _status(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        self.state.injected[fault.label] += 1
         status = fault.status or 500
         headers: dict[str, str] = {}
-        retry_after = retry_after_value(fault, self.state.config.retry_after)
+        config = self.state.config
+        retry_after = retry_after_value(fault, config.wall_seconds(config.retry_after))
         if retry_after is not None:
             headers["Retry-After"] = retry_after
         await error_response(status, None, fault.message, headers)(scope, receive, send)
+
+    async def _bad_body(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle the request fully (a create commits and charges), then answer 200 with a body that is not
+        the contract's and no task id header, so only an Idempotency-Key replay can find the task."""
+        answer: dict[str, int] = {}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            if not 200 <= answer.get("status", 0) < 300:
+                await send(message)
+
+        await self.app(scope, receive, capture)
+        if not 200 <= answer.get("status", 0) < 300:
+            return  # an error answer (nothing created) passes through unchanged
+        self.state.injected[f"{fault.label} ({fault.variant})"] += 1
+        await bad_body_response(fault.variant or "html")(scope, receive, send)
 
     async def _drop(self, scope: Scope, receive: Receive, *, reset: bool) -> None:
         dropper = self.state.connection_dropper

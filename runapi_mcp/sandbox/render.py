@@ -10,15 +10,17 @@ import hashlib
 import io
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from runapi_mcp.runapi.models import ASPECT_RATIOS
+from runapi_mcp.sandbox.fonts import font_for, latin_font
+from runapi_mcp.sandbox.text_layout import clip, clip_lines, wrap
 
 LONG_SIDE: dict[str, int] = {"1k": 1024, "2k": 2048, "4k": 3840}
 DEFAULT_RESOLUTION = "1k"
 DEFAULT_RATIO = "1:1"
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 Colour = tuple[int, int, int]
 
 
@@ -49,10 +51,46 @@ class RenderSpec:
     aspect_ratio: str | None
     output_resolution: str | None
     sources: tuple[SourceTile, ...] = field(default=())
+    marked: bool = True
+    """False leaves out the prompt panel, badge and footer: the picture alone, for tiling into an edit."""
+
+
+def nearest_ratio(size: tuple[int, int]) -> str:
+    """The aspect-ratio value closest to an image's shape (compared on a log scale, so 2:1 and 1:2 mirror)."""
+    shape = math.log(size[0] / size[1])
+
+    def distance(ratio: str) -> float:
+        across, down = (int(part) for part in ratio.split(":"))
+        return abs(math.log(across / down) - shape)
+
+    return min((ratio for ratio in ASPECT_RATIOS if ratio != "auto"), key=distance)
+
+
+def _source_size(source: SourceTile) -> tuple[int, int] | None:
+    if source.data is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(source.data)) as opened:
+            width, height = opened.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def effective_ratio(spec: RenderSpec) -> tuple[str | None, str]:
+    """(ratio to render, how the footer names it): an edit without a ratio keeps its first source's shape."""
+    if spec.aspect_ratio not in (None, "auto") or not spec.sources:
+        return spec.aspect_ratio, spec.aspect_ratio or "unset"
+    size = _source_size(spec.sources[0])
+    if size is None:
+        return spec.aspect_ratio, spec.aspect_ratio or "unset"
+    ratio = nearest_ratio(size)
+    return ratio, f"{ratio} (from source 1)"
 
 
 def render_png(spec: RenderSpec) -> bytes:
-    width, height = image_size(spec.aspect_ratio, spec.output_resolution)
+    ratio, ratio_note = effective_ratio(spec)
+    width, height = image_size(ratio, spec.output_resolution)
     seed = hashlib.sha256(
         "\x1f".join([spec.action, spec.prompt, spec.aspect_ratio or "", spec.output_resolution or ""]).encode()
     ).digest()
@@ -61,8 +99,10 @@ def render_png(spec: RenderSpec) -> bytes:
         _tile_sources(canvas, spec.sources)
     else:
         _shapes(canvas, seed)
+    if not spec.marked:
+        return _png(canvas)
     _prompt_panel(canvas, spec.prompt)
-    ratio = spec.aspect_ratio or "unset"
+    ratio = ratio_note
     resolution = spec.output_resolution or "unset"
     kind = f"edit of {len(spec.sources)} source(s)" if spec.sources else "text to image"
     _marks(canvas, f"runapi-mcp sandbox · {kind} · {ratio} · {resolution} · {width}x{height} · not a generated image")
@@ -168,10 +208,10 @@ def _placeholder(canvas: Image.Image, box: tuple[int, int, int, int], label: str
     step = max(16, width // 12)
     for offset in range(-height, width, step):
         draw.line((offset, height, offset + height, 0), fill=(150, 150, 150), width=step // 3)
-    font = _font(max(12, min(width, height) // 16))
+    font, label = font_for(label, max(12, min(width, height) // 16))
     draw.multiline_text(
         (width // 2, height // 2),
-        _clip_lines(label.split("\n"), font, width - 16),
+        clip_lines(label.split("\n"), font, width - 16),
         font=font,
         fill=(255, 255, 255),
         anchor="mm",
@@ -182,54 +222,14 @@ def _placeholder(canvas: Image.Image, box: tuple[int, int, int, int], label: str
     canvas.paste(tile, (left, top))
 
 
-def _clip_lines(lines: list[str], font: Font, width: int) -> str:
-    return "\n".join(_clip(line, font, width) for line in lines)
-
-
-def _clip(text: str, font: Font, width: int) -> str:
-    if font.getlength(text) <= width:
-        return text
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if font.getlength(text[:middle] + "…") <= width:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low] + "…"
-
-
-def _wrap(text: str, font: Font, width: int, max_lines: int) -> list[str]:
-    """Greedy word wrap that stops after max_lines (long prompts end with an ellipsis)."""
-    words = text.split()
-    lines: list[str] = []
-    current = ""
-    for position, word in enumerate(words):
-        candidate = f"{current} {word}" if current else word
-        if font.getlength(candidate) <= width:
-            current = candidate
-            continue
-        if current:
-            lines.append(current)
-        current = word
-        if len(lines) == max_lines:
-            lines[-1] = _clip(lines[-1] + " " + " ".join(words[position : position + 20]), font, width)
-            return lines
-    if current:
-        lines.append(_clip(current, font, width))
-    if len(lines) > max_lines:
-        lines = [*lines[: max_lines - 1], _clip(" ".join(lines[max_lines - 1 :]) + " …", font, width)]
-    return lines
-
-
 def _prompt_panel(canvas: Image.Image, prompt: str) -> None:
     width, height = canvas.size
     unit = min(width, height)
-    font = _font(max(12, unit // 24))
+    font, prompt = font_for(prompt, max(12, unit // 24))
     margin = max(8, unit // 32)
     padding = max(6, unit // 64)
     line_height = int(font.size * 1.3) if isinstance(font, ImageFont.FreeTypeFont) else 14
-    lines = _wrap(prompt, font, width - 2 * (margin + padding), max_lines=4)
+    lines = wrap(prompt, font, width - 2 * (margin + padding), max_lines=4)
     footer = _footer_height(unit)
     panel_bottom = height - footer - margin // 2
     panel_top = panel_bottom - len(lines) * line_height - 2 * padding
@@ -247,7 +247,7 @@ def _marks(canvas: Image.Image, footer_text: str) -> None:
     width, height = canvas.size
     unit = min(width, height)
     draw = ImageDraw.Draw(canvas, "RGBA")
-    badge_font = _font(max(14, unit // 14))
+    badge_font = latin_font(max(14, unit // 14))
     margin = max(6, unit // 40)
     left, top, right, bottom = draw.textbbox((0, 0), "SANDBOX", font=badge_font)
     pad = max(4, unit // 80)
@@ -256,16 +256,11 @@ def _marks(canvas: Image.Image, footer_text: str) -> None:
     draw.text((margin + pad - left, margin + pad - top), "SANDBOX", font=badge_font, fill="white")
     footer = _footer_height(unit)
     draw.rectangle((0, height - footer, width, height), fill=(0, 0, 0, 200))
-    footer_font = _font(max(9, footer * 2 // 3))
+    footer_font = latin_font(max(9, footer * 2 // 3))
     draw.text(
         (width // 2, height - footer // 2),
-        _clip(footer_text, footer_font, width - 8),
+        clip(footer_text, footer_font, width - 8),
         font=footer_font,
         fill=(255, 255, 255),
         anchor="mm",
     )
-
-
-@lru_cache(maxsize=64)
-def _font(size: int) -> Font:
-    return ImageFont.load_default(size=size)

@@ -17,8 +17,10 @@ from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from runapi_mcp.sandbox.app import create_app
+from runapi_mcp.sandbox.background import background
 from runapi_mcp.sandbox.config import SandboxConfig
 from runapi_mcp.sandbox.connection import uvicorn_dropper
+from runapi_mcp.sandbox.ledger_view import ledger_json
 from runapi_mcp.sandbox.state import SandboxState
 from runapi_mcp.serving import (
     SHUTDOWN_TIMEOUT,
@@ -41,7 +43,7 @@ class RunningSandbox:
 
     def ledger(self) -> dict[str, Any]:
         """What `GET /_sandbox/ledger` answers (call from the sandbox's own event loop)."""
-        return self.state.ledger_json()
+        return ledger_json(self.state)
 
 
 def _log_config() -> dict[str, Any]:
@@ -60,7 +62,8 @@ async def running_sandbox(
     log_level: str = "warning",
     access_log: bool = False,
 ) -> AsyncGenerator[RunningSandbox]:
-    """Serve the sandbox with uvicorn in the current (asyncio) event loop until the block exits.
+    """Serve the sandbox with uvicorn in the current (asyncio) event loop until the block exits, with its
+    background loop (tasks finishing on time, callbacks) beside it; both stop when the block exits.
 
     The socket is bound before this yields, so a port that is taken raises OSError right here.
     """
@@ -79,7 +82,7 @@ async def running_sandbox(
         )
     )
     state.connection_dropper = uvicorn_dropper(server)
-    async with serving(server, sock, "sandbox server"):
+    async with serving(server, sock, "sandbox server"), background(state):
         yield RunningSandbox(base_url(sock, host), host, bound_port, app, state)
 
 

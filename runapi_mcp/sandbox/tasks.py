@@ -49,6 +49,14 @@ class Task:
     failure: str | None
     """Decided at create (a fault, or a source that could not be read); None means the task completes."""
     idempotency_key: str | None
+    base_url: str = ""
+    """Where the create arrived: callbacks carry image URLs on this address."""
+    bad_image: str | None = None
+    """`png` or `jpeg`: the result passes a content sniff but does not decode (a fault)."""
+    no_images: bool = False
+    """Ends completed and charged with no images (a fault)."""
+    callback_faults: frozenset[str] = field(default_factory=frozenset[str])
+    late_callback_seconds: float | None = None
     status: CanonicalStatus = "pending"
     output_file_ids: list[str] = field(default_factory=list[str])
     replays: int = 0
@@ -84,6 +92,7 @@ class Task:
         status = self.status_at(now)
         body: dict[str, Any] = {"id": self.id, "status": status}
         if status == "completed":
+            # A no-images task is charged like any completed one: the case a client must not pay twice for.
             body["images"] = [{"url": url} for url in image_urls]
             body["usage"] = {"cost": self.price_cents / 100, "generated_images": len(image_urls)}
         elif status == "failed":

@@ -9,7 +9,9 @@ import httpx2
 from mcp.server import MCPServer
 
 from runapi_mcp import __version__
+from runapi_mcp.server.login_gate import SignInGate
 from runapi_mcp.server.middleware import ToolSurface
+from runapi_mcp.server.prompts import PromptLibrary
 from runapi_mcp.server.resources import register_resources
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools
@@ -38,6 +40,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
     )
     mcp.middleware.append(ToolSurface(mcp.list_tools, lambda _ctx: settings.structured_output))
+    mcp.middleware.extend((SignInGate(), PromptLibrary()))  # inside ToolSurface: tools/list stays as it is
     register_tools(mcp)
     register_resources(mcp)
     return mcp

@@ -19,7 +19,10 @@ from runapi_mcp.core.journal import Journal, open_journal
 from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
+from runapi_mcp.login.keysource import KeyWatcher
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
+from runapi_mcp.runapi.errors import RunAPIError
+from runapi_mcp.server.host_login import HostLogin, open_host_login
 from runapi_mcp.server.lazy_transport import LazyTransport
 from runapi_mcp.settings import Settings
 
@@ -38,6 +41,22 @@ class AppState:
     sandbox_url: str | None = None
     # Uploaded local images by content hash, reused across calls until they expire.
     upload_cache: dict[str, tuple[str, float]] = field(default_factory=dict[str, tuple[str, float]])
+    # The key seam: a key saved to the config file after start-up (runapi-mcp login) is used from the next call.
+    key_watcher: KeyWatcher | None = None
+    host_login: HostLogin | None = None
+
+    def refresh_key(self) -> None:
+        change = self.key_watcher.poll() if self.key_watcher is not None else None
+        if change is None or change.api_key == self.settings.api_key:
+            return
+        try:
+            client = self.client.with_api_key(change.api_key)
+        except RunAPIError as exc:
+            log.warning("Ignoring the key in %s: %s", self.settings.config_file, exc.message)
+            return
+        self.client = client
+        self.settings = self.settings.model_copy(update={"api_key": change.api_key, "api_key_source": change.source})
+        log.info("Now using the RunAPI key from %s.", change.source or "nowhere: it was removed")
 
     def service(self, api_key: SecretStr | None = None) -> ImageService:
         """The flow for one call. A per-request key (multi-tenant HTTP) gets its own client and journal view."""
@@ -93,7 +112,8 @@ async def open_state(
         url = None if sandbox_url or settings.database_url is None else settings.database_url.get_secret_value()
         journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
         stack.push_async_callback(journal.close)
+        host_login = await stack.enter_async_context(open_host_login(settings, http))
         yield AppState(
             settings=settings, http=http, client=client, journal=journal, core=settings.core_config(),
-            sandbox_url=sandbox_url,
+            sandbox_url=sandbox_url, key_watcher=KeyWatcher.for_settings(settings), host_login=host_login,
         )

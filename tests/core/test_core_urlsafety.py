@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runapi_mcp.core.addresses import parse_ipv4_loose, refusal_reason
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.urlsafety import check_download_url, check_public_url, parse_ipv4_loose, refusal_reason
+from runapi_mcp.core.urlsafety import check_download_url, check_public_url
 
 Resolver = Callable[[str, int], Iterable[str]]
 

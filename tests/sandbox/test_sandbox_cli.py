@@ -68,7 +68,49 @@ def test_module_applies_fault_rate_options() -> None:
             process.wait(10)
 
 
-@pytest.mark.parametrize("options", [["--fault-rate", "bogus=1"], ["--fault-rate", "429=2"], ["--latency", "-1"]])
+def test_module_prints_the_callback_secret_and_takes_the_new_fault_kinds_and_durations() -> None:
+    process = start(
+        "--fault-rate",
+        "unknown-status=1",
+        "--fault-rate",
+        "bad-image=0.5",
+        "--durations",
+        "uniform:8-60",
+        "--time-scale",
+        "30",
+        "--callback-secret",
+        "whsec_cli",
+    )
+    try:
+        url = url_of(process)
+        task_id = httpx2.post(url + T2I, json=BODY, headers=AUTH, timeout=10).json()["id"]
+        status = httpx2.get(f"{url}{T2I}/{task_id}", headers=AUTH, timeout=10).json()
+        assert status["status"] in ("in_queue", "moderating", "upscaling")
+        info = httpx2.get(url + "/_sandbox", timeout=10).json()
+        assert info["config"]["task_durations"] == "uniform:8-60" and info["config"]["time_scale"] == 30
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.stderr is not None
+    assert "Callback signing secret (the sandbox's own scheme, header X-Sandbox-Signature): whsec_cli" in (
+        process.stderr.read()
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--fault-rate", "bogus=1"],
+        ["--fault-rate", "429=2"],
+        ["--latency", "-1"],
+        ["--fault-rate", "slow-read=0.6", "--fault-rate", "empty-status=0.6"],
+        ["--durations", "8-60"],
+        ["--time-scale", "0"],
+    ],
+)
 def test_module_rejects_bad_options_with_exit_2(options: list[str]) -> None:
     process = start(*options)
     try:

@@ -120,6 +120,7 @@ async def test_balance_reports_reservations_and_spend() -> None:
             "bonus_balance_cents": 0,
             "spent_cents_today": 0,
             "spent_cents_total": 0,
+            "sandbox": True,  # marks the sandbox's play money; not in RunAPI's answer
         }
         await advance(client, 61)
         after = (await client.get("/api/v1/me/balance")).json()

@@ -80,5 +80,6 @@ async def test_price_quote_reserves_the_list_price_for_the_resolution(
 async def test_me_describes_the_sandbox_account(sandbox: SandboxThread) -> None:
     async with client_for(sandbox) as client:
         me = (await client.get("/api/v1/me")).json()
-        assert set(me) == {"id", "name", "email", "account"}
+        assert set(me) == {"id", "name", "email", "account", "sandbox"}
+        assert me["sandbox"] is True
         assert isinstance(me["id"], int)
