@@ -16,7 +16,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # The floor ([tool.coverage.report] fail_under) is for the whole suite, which `python -m pytest` runs.
     # A run of some tests (`pytest tests/server`, `-k ...`) covers less by design and must not fail for it.
     whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not (
-        config.option.keyword or config.option.markexpr or config.getoption("lf", False)
+        config.option.keyword
+        or config.option.markexpr
+        or config.getoption("lf", False)
         or config.getoption("deselect", None)
     )
     # pytest-cov's plugin keeps the floor on its options, read once the run ends.

@@ -49,8 +49,14 @@ def statuses(text: str) -> list[str]:
 def write_host_config(target: str, tmp_path: Path, command: str, *, user: bool = False, **kwargs: Any) -> Path:
     """What `runapi-mcp init <target> --command <command>` writes, into the temporary project or home."""
     plan = plan_init(
-        target, user=user, command=command, project_dir=project_dir(tmp_path), home=home_dir(tmp_path),
-        forward_key=True, platform="linux", **kwargs,
+        target,
+        user=user,
+        command=command,
+        project_dir=project_dir(tmp_path),
+        home=home_dir(tmp_path),
+        forward_key=True,
+        platform="linux",
+        **kwargs,
     )
     apply_init(plan)
     return plan.path

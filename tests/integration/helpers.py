@@ -27,8 +27,11 @@ def http_server(tmp_path: Path, base_url: str, **extra: str) -> Iterator[tuple[s
     """The server on port 0 with its stderr on a pipe (read past the URL it announces); yields its /mcp URL."""
     process = subprocess.Popen(
         server_command("--transport", "http", "--port", "0"),
-        env=server_process_env(tmp_path, base_url, **extra), cwd=project_dir(tmp_path),
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=server_process_env(tmp_path, base_url, **extra),
+        cwd=project_dir(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         assert process.stderr is not None

@@ -100,9 +100,12 @@ async def test_server_killed_after_create_resumes_the_task_after_restart_charged
     def ledger() -> dict[str, Any]:
         return httpx2.get(f"{sandbox.url}/_sandbox/ledger").json()
 
-    httpx2.post(f"{sandbox.url}/_sandbox/faults", json={"faults": [
-        {"fault": "slow;seconds=3", "method": "POST", "path": "/api/v1/gpt_image_2/*", "count": 1}]})
+    httpx2.post(
+        f"{sandbox.url}/_sandbox/faults",
+        json={"faults": [{"fault": "slow;seconds=3", "method": "POST", "path": "/api/v1/gpt_image_2/*", "count": 1}]},
+    )
     with http_server(tmp_path, sandbox) as (url, process):
+
         async def call_until_killed() -> None:
             try:
                 async with Client(url, read_timeout_seconds=30) as client:

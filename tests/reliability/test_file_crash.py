@@ -94,7 +94,10 @@ def test_download_killed_midway_leaves_no_file_under_the_final_name(
     dest = out / "20260101-120000-task-0.png"
     process = subprocess.Popen(
         [sys.executable, "-c", DOWNLOADER, url, str(dest)],
-        env=child_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=child_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert half_sent.wait(30), "the download never started"

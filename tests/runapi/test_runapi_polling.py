@@ -87,8 +87,9 @@ async def test_a_deadline_already_passed_still_reads_the_status_once() -> None:
 async def test_fetch_first_false_waits_one_delay_before_the_first_read() -> None:
     fetch, calls = scripted(status("completed"))
     started = time.monotonic()
-    outcome = await poll_until_done(fetch, schedule=PollSchedule(initial=0.03, maximum=0.03), deadline=within(5),
-                                    fetch_first=False)
+    outcome = await poll_until_done(
+        fetch, schedule=PollSchedule(initial=0.03, maximum=0.03), deadline=within(5), fetch_first=False
+    )
     assert outcome.finished and outcome.polls == 1
     assert calls[0] - started >= 0.03
 
@@ -101,9 +102,13 @@ async def test_fetch_first_false_with_no_time_left_makes_no_request() -> None:
 
 
 async def test_transient_errors_are_tolerated_and_polling_goes_on() -> None:
-    fetch, _ = scripted(status("processing"), errors.ServerError("503", status=503),
-                        errors.ConnectionFailedError("dropped"), errors.RateLimitError("429", status=429),
-                        status("completed"))
+    fetch, _ = scripted(
+        status("processing"),
+        errors.ServerError("503", status=503),
+        errors.ConnectionFailedError("dropped"),
+        errors.RateLimitError("429", status=429),
+        status("completed"),
+    )
     outcome = await poll_until_done(fetch, schedule=FAST, deadline=within(5))
     assert outcome.finished is True and outcome.polls == 5 and outcome.last_error is None
 
@@ -130,8 +135,11 @@ async def test_an_error_after_a_status_keeps_the_last_status_seen() -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [errors.AuthenticationError("bad key", status=401), errors.NotFoundError("no task", status=404),
-     errors.ValidationError("bad id")],
+    [
+        errors.AuthenticationError("bad key", status=401),
+        errors.NotFoundError("no task", status=404),
+        errors.ValidationError("bad id"),
+    ],
 )
 async def test_errors_that_cannot_heal_are_raised(error: errors.RunAPIError) -> None:
     fetch, calls = scripted(status("processing"), error)
@@ -221,8 +229,7 @@ async def test_polling_a_real_client_honours_the_status_retry_after_header(fake:
     )
     client = fake.client(retry=fake.fast_retry(max_retries=0))
     started = time.monotonic()
-    outcome = await poll_until_done(lambda: client.get_task("text_to_image", TASK), schedule=FAST,
-                                    deadline=within(5))
+    outcome = await poll_until_done(lambda: client.get_task("text_to_image", TASK), schedule=FAST, deadline=within(5))
     assert outcome.finished and outcome.polls == 3
     assert time.monotonic() - started >= 0.05
     assert [r.url.path for r in fake.requests] == [f"/api/v1/gpt_image_2/text_to_image/{TASK}"] * 3

@@ -131,9 +131,7 @@ def hostile_harness(root: Path, **env: str) -> Iterator[Harness]:
         )
         settings = http_settings(root, sandbox.url, RUNAPI_MCP_MAX_INPUT_MB=MAX_INPUT_MB, **env)
         recorder = RecordingTransport()
-        url = stack.enter_context(
-            portal.wrap_async_context_manager(serving(settings, transport=recorder))
-        )
+        url = stack.enter_context(portal.wrap_async_context_manager(serving(settings, transport=recorder)))
         client = stack.enter_context(portal.wrap_async_context_manager(mcp_client(url)))
         yield Harness(portal, client, sandbox, recorder, workspace)
 

@@ -149,9 +149,14 @@ async def test_wrong_key_errors_do_not_echo_the_key(
 ) -> None:
     settings = server_settings(tmp_path, sandbox.url, RUNAPI_API_KEY=WRONG)
     async with Client(build_server(settings)) as client:
-        shown = [dump(await client.call_tool(tool, args)) for tool, args in (
-            ("generate_image", {"prompt": "x"}), ("get_balance", {}), ("get_task", {"task_id": "abc"}),
-        )]
+        shown = [
+            dump(await client.call_tool(tool, args))
+            for tool, args in (
+                ("generate_image", {"prompt": "x"}),
+                ("get_balance", {}),
+                ("get_task", {"task_id": "abc"}),
+            )
+        ]
     assert all("401" in s for s in shown)
     assert_secret_nowhere(WRONG, shown, all_logs, tmp_path, capfd)
 

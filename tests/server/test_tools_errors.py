@@ -78,9 +78,7 @@ async def test_no_key_still_serves_pricing_and_list_but_generate_says_how_to_set
         assert "RUNAPI_API_KEY" in text_of(result) and "--sandbox" in text_of(result)
 
 
-async def test_insufficient_balance_gives_402_and_no_charge(
-    connect: ClientFactory, sandbox: RunningSandbox
-) -> None:
+async def test_insufficient_balance_gives_402_and_no_charge(connect: ClientFactory, sandbox: RunningSandbox) -> None:
     sandbox.state.ledger.set_balance(5)
     async with connect() as client:
         result = await client.call_tool("generate_image", {"prompt": "x", "output_resolution": "4k"})

@@ -48,7 +48,11 @@ def http_server_process(
     with open(log, "wb") as sink:
         process = subprocess.Popen(
             server_command("--transport", "http", "--port", "0", *args),
-            env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
         )
     try:
         yield wait_for_announced_url(process, log), process

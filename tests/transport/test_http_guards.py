@@ -77,7 +77,10 @@ def test_real_process_refuses_a_public_bind_without_auth_before_binding(tmp_path
     done = subprocess.run(
         server_command("--transport", "http", "--host", "0.0.0.0", "--port", "0"),
         env=child_env(tmp_path, RUNAPI_MCP_STATE_DIR=str(tmp_path / "state"), RUNAPI_API_KEY=SERVER_KEY),
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "Refusing to serve on 0.0.0.0 without auth" in done.stderr and "RUNAPI_MCP_HTTP_AUTH" in done.stderr
@@ -93,8 +96,11 @@ def test_real_process_on_port_zero_announces_its_url_and_serves(tmp_path: Path) 
 
 def token_settings(tmp_path: Path, sandbox: RunningSandbox) -> Settings:
     return http_settings(
-        tmp_path, sandbox.url,
-        RUNAPI_API_KEY=SERVER_KEY, RUNAPI_MCP_HTTP_AUTH="token", RUNAPI_MCP_HTTP_TOKEN=SHARED_TOKEN,
+        tmp_path,
+        sandbox.url,
+        RUNAPI_API_KEY=SERVER_KEY,
+        RUNAPI_MCP_HTTP_AUTH="token",
+        RUNAPI_MCP_HTTP_TOKEN=SHARED_TOKEN,
     )
 
 
@@ -142,8 +148,13 @@ PORT = IN_PROCESS_URL.rsplit(":", 1)[1]
         ({"Origin": ALLOWED_ORIGIN}, 200),
     ],
     ids=[
-        "rebound-host", "rebound-host-without-port", "lookalike-host", "foreign-origin",
-        "loopback-port-other-origin", "loopback-names", "configured-origin",
+        "rebound-host",
+        "rebound-host-without-port",
+        "lookalike-host",
+        "foreign-origin",
+        "loopback-port-other-origin",
+        "loopback-names",
+        "configured-origin",
     ],
 )
 async def test_host_and_origin_are_checked_against_dns_rebinding(

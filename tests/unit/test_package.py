@@ -70,8 +70,12 @@ def test_bad_settings_are_refused_with_the_variable_and_what_it_accepts(name: st
 
 def test_bad_setting_at_start_up_is_one_line_and_exit_2_not_a_traceback() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "runapi_mcp"], env={"RUNAPI_MCP_WAIT_SECONDS": "soon", "PATH": "/usr/bin"},
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "runapi_mcp"],
+        env={"RUNAPI_MCP_WAIT_SECONDS": "soon", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert "RUNAPI_MCP_WAIT_SECONDS" in done.stderr and "Traceback" not in done.stderr
