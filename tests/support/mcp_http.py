@@ -46,8 +46,9 @@ def text_of(result: Any) -> str:
 async def in_process_http(settings: Settings, **server_options: Any) -> AsyncIterator[httpx2.AsyncClient]:
     """An httpx2 client wired straight into the server's HTTP app (its lifespan running); base URL set."""
     app = build_http_app(build_server(settings, **server_options), settings)
-    routes = getattr(app, "app", app)  # the Starlette app inside the auth guard holds the lifespan
-    assert isinstance(routes, Starlette)
+    routes: Any = app
+    while not isinstance(routes, Starlette):  # the guards wrap the Starlette app that holds the lifespan
+        routes = routes.app
     async with (
         routes.router.lifespan_context(routes),
         httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=IN_PROCESS_URL, timeout=30) as http,
