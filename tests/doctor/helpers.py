@@ -1,9 +1,8 @@
-"""Helpers the doctor tests import: settings in a temporary world, running doctor, reading its lines."""
+"""Helpers the doctor tests import: running doctor and reading its lines (settings come from tests/support)."""
 
 from __future__ import annotations
 
 import io
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,38 +10,11 @@ from typing import Any
 from runapi_mcp.doctor import doctor, run_doctor
 from runapi_mcp.install import apply_init, plan_init
 from runapi_mcp.settings import Settings
+from tests.support.environments import home_dir, project_dir
 
 # Distinctive enough that finding it anywhere in the output can only mean it leaked.
 TEST_KEY = "sk-doctor-7c41e9b2d05af8e3"
 SANDBOX_COMMAND = f'"{sys.executable}" -m runapi_mcp --sandbox'
-
-
-def make_settings(tmp_path: Path, **env: str) -> Settings:
-    """Settings whose every folder is under tmp_path; keyword arguments are environment variables."""
-    values = {
-        "HOME": str(tmp_path / "home"),
-        "RUNAPI_MCP_STATE_DIR": str(tmp_path / "state"),
-        # Tests never leave loopback: unless a test says otherwise, RunAPI is a port nothing listens on.
-        "RUNAPI_BASE_URL": f"http://127.0.0.1:{closed_port()}",
-    }
-    values.update(env)
-    return Settings.load(
-        env={k: v for k, v in values.items() if v != ""},
-        working_dir=project_dir(tmp_path),
-        fallback_output_dir=tmp_path / "fallback-images",
-    )
-
-
-def project_dir(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir(exist_ok=True)
-    return project
-
-
-def home_dir(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    return home
 
 
 def run_sync(tmp_path: Path, settings: Settings | None, **kwargs: Any) -> tuple[int, str]:
@@ -74,18 +46,17 @@ def statuses(text: str) -> list[str]:
     return [line[:5].strip() for line in text.splitlines() if line[:5].strip() in ("ok", "warn", "FAIL")]
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on: bound, then released."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def write_host_config(target: str, tmp_path: Path, command: str, *, user: bool = False, **kwargs: Any) -> Path:
     """What `runapi-mcp init <target> --command <command>` writes, into the temporary project or home."""
     plan = plan_init(
-        target, user=user, command=command, project_dir=project_dir(tmp_path), home=home_dir(tmp_path),
-        forward_key=True, platform="linux", **kwargs,
+        target,
+        user=user,
+        command=command,
+        project_dir=project_dir(tmp_path),
+        home=home_dir(tmp_path),
+        forward_key=True,
+        platform="linux",
+        **kwargs,
     )
     apply_init(plan)
     return plan.path

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from runapi_mcp.sandbox import SandboxConfig, running_sandbox
 from runapi_mcp.settings import Settings
-from tests.doctor.helpers import TEST_KEY, closed_port, make_settings, one, project_dir, run_async, run_sync, statuses
+from tests.doctor.helpers import TEST_KEY, one, run_async, run_sync, statuses
+from tests.support.environments import offline_settings, project_dir, refused_port
+from tests.support.sandboxes import sandbox_in_loop
 
 
 def test_no_key_is_a_failure_with_the_next_step_and_exit_1(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    """No key: the key check fails with the next step, dependent checks skip, exit 1."""
+    settings = offline_settings(tmp_path)
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -25,8 +27,9 @@ def test_no_key_is_a_failure_with_the_next_step_and_exit_1(tmp_path: Path) -> No
 
 
 def test_unreachable_base_url_is_a_failure_naming_it_and_exit_1(tmp_path: Path) -> None:
-    port = closed_port()
-    settings = make_settings(tmp_path, RUNAPI_BASE_URL=f"http://127.0.0.1:{port}", RUNAPI_API_KEY=TEST_KEY)
+    """A RunAPI that refuses connections fails the reachability check, names the URL, hides the key, exit 1."""
+    port = refused_port()
+    settings = offline_settings(tmp_path, RUNAPI_BASE_URL=f"http://127.0.0.1:{port}", RUNAPI_API_KEY=TEST_KEY)
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -44,7 +47,7 @@ def test_unwritable_output_dir_is_a_failure_naming_the_path_and_exit_1(tmp_path:
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
     wanted = blocker / "sub"
-    settings = make_settings(tmp_path, RUNAPI_MCP_OUTPUT_DIR=str(wanted))
+    settings = offline_settings(tmp_path, RUNAPI_MCP_OUTPUT_DIR=str(wanted))
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -57,7 +60,7 @@ def test_unwritable_output_dir_is_a_failure_naming_the_path_and_exit_1(tmp_path:
 
 
 def test_default_output_dir_is_tested_and_not_left_behind(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    settings = offline_settings(tmp_path)
 
     _, text = run_sync(tmp_path, settings, start=False)
 
@@ -70,7 +73,7 @@ def test_working_dir_at_filesystem_root_warns_where_images_would_go(tmp_path: Pa
     env = {
         "HOME": str(tmp_path / "home"),
         "RUNAPI_MCP_STATE_DIR": str(tmp_path / "state"),
-        "RUNAPI_BASE_URL": f"http://127.0.0.1:{closed_port()}",
+        "RUNAPI_BASE_URL": f"http://127.0.0.1:{refused_port()}",
     }
     settings = Settings.load(env=env, working_dir=Path("/"), fallback_output_dir=tmp_path / "fallback-images")
 
@@ -86,7 +89,7 @@ def test_working_dir_at_filesystem_root_warns_where_images_would_go(tmp_path: Pa
 def test_unusable_state_dir_is_a_failure_and_exit_1(tmp_path: Path) -> None:
     blocker = tmp_path / "state-file"
     blocker.write_text("not a folder")
-    settings = make_settings(tmp_path, RUNAPI_MCP_STATE_DIR=str(blocker / "state"))
+    settings = offline_settings(tmp_path, RUNAPI_MCP_STATE_DIR=str(blocker / "state"))
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -109,7 +112,7 @@ def test_bad_setting_is_a_fail_line_not_a_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("placeholder", ["${RUNAPI_API_KEY}", "${env:RUNAPI_API_KEY}", "${input:runapi-api-key}"])
 def test_unexpanded_key_reference_is_a_failure(tmp_path: Path, placeholder: str) -> None:
-    settings = make_settings(tmp_path, RUNAPI_API_KEY=placeholder)
+    settings = offline_settings(tmp_path, RUNAPI_API_KEY=placeholder)
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -124,7 +127,7 @@ def test_key_from_the_config_file_is_named_by_its_source(tmp_path: Path) -> None
     config = tmp_path / "home" / ".config" / "runapi" / "config.json"
     config.parent.mkdir(parents=True)
     config.write_text(f'{{"apiKey": "{TEST_KEY}"}}')
-    settings = make_settings(tmp_path)
+    settings = offline_settings(tmp_path)
 
     _, text = run_sync(tmp_path, settings, start=False)
 
@@ -134,8 +137,9 @@ def test_key_from_the_config_file_is_named_by_its_source(tmp_path: Path) -> None
 
 @pytest.mark.anyio
 async def test_passes_against_a_running_sandbox(tmp_path: Path) -> None:
-    async with running_sandbox(SandboxConfig(latency=0, balance_cents=1234)) as sandbox:
-        settings = make_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
+    """Against the sandbox with a good key every check passes but hosts (none set up: a warning); no key shown."""
+    async with sandbox_in_loop(latency=0, balance_cents=1234) as sandbox:
+        settings = offline_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
 
         code, text = await run_async(tmp_path, settings)
 
@@ -153,8 +157,8 @@ async def test_passes_against_a_running_sandbox(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_rejected_key_fails_the_balance_check_without_showing_the_key(tmp_path: Path) -> None:
-    async with running_sandbox(SandboxConfig(latency=0, accepted_keys=frozenset({"sk-some-other-key"}))) as sandbox:
-        settings = make_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
+    async with sandbox_in_loop(latency=0, accepted_keys=frozenset({"sk-some-other-key"})) as sandbox:
+        settings = offline_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
 
         code, text = await run_async(tmp_path, settings, start=False)
 
@@ -167,8 +171,8 @@ async def test_rejected_key_fails_the_balance_check_without_showing_the_key(tmp_
 
 @pytest.mark.anyio
 async def test_empty_balance_is_a_warning(tmp_path: Path) -> None:
-    async with running_sandbox(SandboxConfig(latency=0, balance_cents=0)) as sandbox:
-        settings = make_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
+    async with sandbox_in_loop(latency=0, balance_cents=0) as sandbox:
+        settings = offline_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
 
         code, text = await run_async(tmp_path, settings, start=False)
 
@@ -178,7 +182,7 @@ async def test_empty_balance_is_a_warning(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_sandbox_mode_passes_without_a_key(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    settings = offline_settings(tmp_path)
 
     code, text = await run_async(tmp_path, settings, sandbox=True, start=False)
 

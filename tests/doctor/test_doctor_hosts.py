@@ -11,30 +11,29 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
-from runapi_mcp.sandbox import SandboxConfig, running_sandbox
 from runapi_mcp.server import build_server
 from tests.doctor.helpers import (
     SANDBOX_COMMAND,
     TEST_KEY,
-    home_dir,
     lines,
-    make_settings,
     one,
     run_async,
     run_sync,
     write_host_config,
 )
+from tests.support.environments import home_dir, offline_settings
+from tests.support.sandboxes import sandbox_in_loop
 
 
 async def _tool_count(tmp_path: Path) -> int:
-    async with Client(build_server(make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true"))) as client:
+    async with Client(build_server(offline_settings(tmp_path, RUNAPI_MCP_SANDBOX="true"))) as client:
         return len((await client.list_tools()).tools)
 
 
 @pytest.mark.anyio
 async def test_project_config_written_by_init_is_found_and_its_command_starts(tmp_path: Path) -> None:
     path = write_host_config("claude", tmp_path, SANDBOX_COMMAND)
-    settings = make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
+    settings = offline_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
 
     code, text = await run_async(tmp_path, settings)
 
@@ -49,8 +48,8 @@ async def test_project_config_written_by_init_is_found_and_its_command_starts(tm
 @pytest.mark.anyio
 async def test_a_key_written_into_a_host_config_never_appears(tmp_path: Path) -> None:
     write_host_config("cursor", tmp_path, SANDBOX_COMMAND, user=True, write_key=SecretStr(TEST_KEY))
-    async with running_sandbox(SandboxConfig(latency=0)) as sandbox:
-        settings = make_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
+    async with sandbox_in_loop(latency=0) as sandbox:
+        settings = offline_settings(tmp_path, RUNAPI_BASE_URL=sandbox.url, RUNAPI_API_KEY=TEST_KEY)
 
         code, text = await run_async(tmp_path, settings)
 
@@ -60,9 +59,10 @@ async def test_a_key_written_into_a_host_config_never_appears(tmp_path: Path) ->
 
 
 def test_missing_absolute_command_fails_and_bare_command_off_path_warns(tmp_path: Path) -> None:
+    """A host entry whose absolute command is missing fails; a bare command not on PATH only warns."""
     write_host_config("codex", tmp_path, "/nonexistent/bin/runapi-mcp")
     write_host_config("cursor", tmp_path, "no-such-runapi-launcher-9f2 runapi-mcp")
-    settings = make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
+    settings = offline_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
 
     code, text = run_sync(tmp_path, settings, start_timeout=5)
 
@@ -83,7 +83,7 @@ def test_reference_a_host_does_not_expand_is_a_failure(tmp_path: Path) -> None:
     reference = "${env:RUNAPI_API_KEY}"
     entry = {"command": sys.executable, "args": ["-m", "runapi_mcp"], "env": {"RUNAPI_API_KEY": reference}}
     path.write_text(json.dumps({"mcpServers": {"runapi": entry}}))
-    settings = make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
+    settings = offline_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
 
     code, text = run_sync(tmp_path, settings, start=False)
 
@@ -97,7 +97,7 @@ def test_reference_a_host_does_not_expand_is_a_failure(tmp_path: Path) -> None:
 def test_server_that_exits_at_start_fails_with_its_last_words(tmp_path: Path) -> None:
     script = "import sys; print('runapi-mcp: RUNAPI_MCP_PREVIEW must be auto', file=sys.stderr); sys.exit(2)"
     write_host_config("claude", tmp_path, shlex.join([sys.executable, "-c", script]))
-    settings = make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
+    settings = offline_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
 
     code, text = run_sync(tmp_path, settings, start_timeout=10)
 
@@ -111,7 +111,7 @@ def test_unreadable_host_config_is_a_warning_not_a_crash(tmp_path: Path) -> None
     path = tmp_path / "project" / ".vscode" / "mcp.json"
     path.parent.mkdir(parents=True)
     path.write_text('{"servers": {}, // a comment VS Code allows\n}')
-    settings = make_settings(tmp_path)
+    settings = offline_settings(tmp_path)
 
     _, text = run_sync(tmp_path, settings, start=False)
 
@@ -125,7 +125,7 @@ def test_switched_off_entry_is_a_warning_and_not_started(tmp_path: Path) -> None
     path.parent.mkdir(parents=True)
     entry = {"command": "/nonexistent/runapi-mcp", "args": [], "disabled": True}
     path.write_text(json.dumps({"mcpServers": {"runapi": entry}}))
-    settings = make_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
+    settings = offline_settings(tmp_path, RUNAPI_MCP_SANDBOX="true")
 
     code, text = run_sync(tmp_path, settings)
 

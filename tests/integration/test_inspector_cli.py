@@ -25,12 +25,20 @@ def run_inspector(tmp_path: Path, *method_args: str) -> dict[str, Any]:
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
     command = [
-        inspector(), "--cli",
-        "-e", f"RUNAPI_MCP_STATE_DIR={tmp_path / 'state'}",
-        "-e", "RUNAPI_MCP_SANDBOX_LATENCY=0.3",
-        "-e", "RUNAPI_MCP_POLL_INITIAL_SECONDS=0.05",
-        "-e", f"HOME={tmp_path / 'home'}",
-        sys.executable, "-m", "runapi_mcp", "--sandbox",
+        inspector(),
+        "--cli",
+        "-e",
+        f"RUNAPI_MCP_STATE_DIR={tmp_path / 'state'}",
+        "-e",
+        "RUNAPI_MCP_SANDBOX_LATENCY=0.3",
+        "-e",
+        "RUNAPI_MCP_POLL_INITIAL_SECONDS=0.05",
+        "-e",
+        f"HOME={tmp_path / 'home'}",
+        sys.executable,
+        "-m",
+        "runapi_mcp",
+        "--sandbox",
         *method_args,
     ]
     done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=120, check=False)
@@ -45,9 +53,17 @@ def test_inspector_lists_the_six_tools(tmp_path: Path) -> None:
 
 
 def test_inspector_calls_generate_image_and_gets_a_saved_png(tmp_path: Path) -> None:
+    """A third-party client's generate gets a completed task, a PNG in the project and text, image and link blocks."""
     result = run_inspector(
-        tmp_path, "--method", "tools/call", "--tool-name", "generate_image",
-        "--tool-arg", "prompt=an inspector badge", "--tool-arg", "aspect_ratio=3:2",
+        tmp_path,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "generate_image",
+        "--tool-arg",
+        "prompt=an inspector badge",
+        "--tool-arg",
+        "aspect_ratio=3:2",
     )
     assert not result.get("isError"), result
     task = result["structuredContent"]["tasks"][0]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import signal
+import sqlite3
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +21,18 @@ from mcp.types import BlobResourceContents, ImageContent, ResourceLink
 from PIL import Image
 
 from runapi_mcp.sandbox import SandboxThread
-from tests.integration.helpers import http_server, project_dir, stdio_params
+from tests.support.environments import project_dir, server_process_env
+from tests.support.mcp_http import text_of
+from tests.support.processes import http_server_process, stdio_params
 
 pytestmark = pytest.mark.anyio
 
 
-def text_of(result: Any) -> str:
-    return "\n".join(getattr(c, "text", "") for c in result.content)
+@contextmanager
+def http_server(tmp_path: Path, sandbox: SandboxThread) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The server subprocess on streamable HTTP (port 0); yields its /mcp URL and the process."""
+    with http_server_process(tmp_path, server_process_env(tmp_path, sandbox.url)) as (url, process):
+        yield f"{url}/mcp", process
 
 
 async def exercise_generate_and_edit(client: Client, tmp_path: Path) -> None:
@@ -55,29 +64,48 @@ async def exercise_generate_and_edit(client: Client, tmp_path: Path) -> None:
 async def test_stdio_subprocess_generates_saves_previews_links_and_edits(
     tmp_path: Path, sandbox: SandboxThread
 ) -> None:
-    async with Client(stdio_params(tmp_path, sandbox.url), read_timeout_seconds=60) as client:
+    """The real stdio process runs generate (file, preview, resource link) and both kinds of edit end to end."""
+    params = stdio_params(project_dir(tmp_path), server_process_env(tmp_path, sandbox.url))
+    async with Client(params, read_timeout_seconds=60) as client:
         await exercise_generate_and_edit(client, tmp_path)
 
 
 async def test_streamable_http_subprocess_generates_saves_previews_links_and_edits(
     tmp_path: Path, sandbox: SandboxThread
 ) -> None:
-    with http_server(tmp_path, sandbox.url) as (url, _):
+    """The real HTTP process (port 0) runs the same generate-and-edit loop, and answers its health check."""
+    with http_server(tmp_path, sandbox) as (url, _):
         async with Client(url, read_timeout_seconds=60) as client:
             await exercise_generate_and_edit(client, tmp_path)
         health = httpx2.get(url.replace("/mcp", "/healthz"))
     assert health.json() == {"status": "ok"}
 
 
+def journaled_task_id(tmp_path: Path) -> str | None:
+    """The task id the server's journal holds for its one task, once it has one."""
+    try:
+        journal = (tmp_path / "state" / "journal.sqlite3").as_uri()
+        with closing(sqlite3.connect(f"{journal}?mode=ro", uri=True)) as conn:  # read-only: never creates it
+            row = conn.execute("SELECT task_id FROM tasks").fetchone()
+    except sqlite3.OperationalError:  # not created yet
+        return None
+    return row[0] if row else None
+
+
 async def test_server_killed_after_create_resumes_the_task_after_restart_charged_once(
     tmp_path: Path, sandbox: SandboxThread
 ) -> None:
+    """A server killed (SIGKILL) mid-generate finds the task in its journal on restart and finishes it, charged once."""
+
     def ledger() -> dict[str, Any]:
         return httpx2.get(f"{sandbox.url}/_sandbox/ledger").json()
 
-    httpx2.post(f"{sandbox.url}/_sandbox/faults", json={"faults": [
-        {"fault": "slow;seconds=3", "method": "POST", "path": "/api/v1/gpt_image_2/*", "count": 1}]})
-    with http_server(tmp_path, sandbox.url) as (url, process):
+    httpx2.post(
+        f"{sandbox.url}/_sandbox/faults",
+        json={"faults": [{"fault": "slow;seconds=3", "method": "POST", "path": "/api/v1/gpt_image_2/*", "count": 1}]},
+    )
+    with http_server(tmp_path, sandbox) as (url, process):
+
         async def call_until_killed() -> None:
             try:
                 async with Client(url, read_timeout_seconds=30) as client:
@@ -88,14 +116,15 @@ async def test_server_killed_after_create_resumes_the_task_after_restart_charged
         async with anyio.create_task_group() as tg:
             tg.start_soon(call_until_killed)
             deadline = time.monotonic() + 15
-            while ledger()["totals"]["tasks"] < 1:
-                assert time.monotonic() < deadline, "the create never reached the sandbox"
+            # Killed once the create is answered and journaled, while the call waits for the image.
+            while ledger()["totals"]["tasks"] < 1 or journaled_task_id(tmp_path) is None:
+                assert time.monotonic() < deadline, "the create never reached the sandbox and the journal"
                 await anyio.sleep(0.05)
             process.send_signal(signal.SIGKILL)
             process.wait()
             tg.cancel_scope.cancel()
 
-    with http_server(tmp_path, sandbox.url) as (url, _):
+    with http_server(tmp_path, sandbox) as (url, _):
         async with Client(url, read_timeout_seconds=30) as client:
             listing = text_of(await client.call_tool("list_tasks", {}))
             task_id = ledger()["tasks"][0]["id"]

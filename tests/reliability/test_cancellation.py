@@ -10,9 +10,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
-from tests.server.helpers import text_of
-from tests.transport.helpers import http_settings, mcp_client, serving
+from runapi_mcp.sandbox import RunningSandbox
+from tests.support.environments import http_settings
+from tests.support.mcp_http import mcp_client, serving, text_of
+from tests.support.sandboxes import sandbox_in_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +22,7 @@ LATENCY = 1.5
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(SandboxConfig(latency=LATENCY)) as sb:
+    async with sandbox_in_loop(latency=LATENCY) as sb:
         yield sb
 
 
@@ -35,6 +36,7 @@ def journal_row(tmp_path: Path) -> tuple[str, str | None, str]:
 async def test_call_cancelled_mid_wait_keeps_the_task_and_get_task_resumes_it_charged_once(
     tmp_path: Path, sandbox: RunningSandbox, legacy: bool
 ) -> None:
+    """A cancelled call stops its handler but keeps the task's journal row; get_task later finishes it, charged once."""
     async with serving(http_settings(tmp_path, sandbox.url)) as url, mcp_client(url, legacy=legacy) as client:
         async with anyio.create_task_group() as group:
             group.start_soon(client.call_tool, "generate_image", {"prompt": "cancel me", "wait": True})

@@ -21,10 +21,11 @@ from PIL import Image
 
 from runapi_mcp.core import files
 from runapi_mcp.core.files import write_sidecar
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
+from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server import build_server
-from tests.reliability.helpers import child_env
-from tests.server.helpers import make_settings, text_of
+from tests.support.environments import child_env, server_settings
+from tests.support.mcp_http import text_of
+from tests.support.sandboxes import sandbox_in_loop
 
 DOWNLOADER = r"""
 import sys
@@ -86,13 +87,17 @@ def stalling_image_server() -> Iterator[tuple[str, threading.Event, threading.Ev
 def test_download_killed_midway_leaves_no_file_under_the_final_name(
     tmp_path: Path, stalling_image_server: tuple[str, threading.Event, threading.Event]
 ) -> None:
+    """A download process killed mid-body leaves only a hidden .part file, never a partial image or its sidecar."""
     url, half_sent, _ = stalling_image_server
     out = tmp_path / "images"
     out.mkdir()
     dest = out / "20260101-120000-task-0.png"
     process = subprocess.Popen(
         [sys.executable, "-c", DOWNLOADER, url, str(dest)],
-        env=child_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=child_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert half_sent.wait(30), "the download never started"
@@ -131,7 +136,7 @@ def test_sidecar_write_that_fails_midway_leaves_the_old_sidecar_and_no_temporary
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(SandboxConfig(latency=0.05)) as sb:
+    async with sandbox_in_loop(latency=0.05) as sb:
         yield sb
 
 
@@ -139,6 +144,7 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 async def test_generated_image_and_sidecar_arrive_by_rename_from_a_hidden_temporary_file(
     tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both the image and its sidecar are renamed into place from hidden temporary files in the same folder."""
     renames: list[tuple[Path, Path]] = []
     real_replace = os.replace
 
@@ -147,7 +153,7 @@ async def test_generated_image_and_sidecar_arrive_by_rename_from_a_hidden_tempor
         real_replace(src, dst)
 
     monkeypatch.setattr(files.os, "replace", spy)
-    async with Client(build_server(make_settings(tmp_path, sandbox.url))) as client:
+    async with Client(build_server(server_settings(tmp_path, sandbox.url))) as client:
         result = await client.call_tool("generate_image", {"prompt": "atomic"})
     assert not result.is_error, text_of(result)
     image = Path(result.structured_content["tasks"][0]["images"][0]["path"])

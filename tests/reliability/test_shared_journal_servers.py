@@ -10,9 +10,11 @@ import anyio
 import pytest
 from mcp import Client
 
-from runapi_mcp.sandbox import SandboxConfig, SandboxThread
-from tests.reliability.helpers import child_env, server_process
-from tests.server.helpers import text_of
+from runapi_mcp.sandbox import SandboxThread
+from tests.support.environments import server_process_env
+from tests.support.mcp_http import text_of
+from tests.support.processes import http_server_process
+from tests.support.sandboxes import sandbox_on_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -21,22 +23,28 @@ CALLS_PER_SERVER = 8
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxThread]:
-    with SandboxThread(SandboxConfig(latency=0.2, balance_cents=100_000)) as sb:
+    """On its own thread: the test blocks while two server processes talk to it."""
+    with sandbox_on_thread(latency=0.2, balance_cents=100_000) as sb:
         yield sb
 
 
 async def test_two_servers_on_one_journal_record_every_task_of_both(tmp_path: Path, sandbox: SandboxThread) -> None:
-    env = child_env(
+    env = server_process_env(
         tmp_path,
-        RUNAPI_BASE_URL=sandbox.url,
+        sandbox.url,
         RUNAPI_API_KEY="sk-two-servers-1",
         RUNAPI_MCP_STATE_DIR=str(tmp_path / "shared-state"),
         RUNAPI_MCP_POLL_INITIAL_SECONDS="0.02",
         RUNAPI_MCP_POLL_MAX_SECONDS="0.1",
         RUNAPI_MCP_PREVIEW="off",
+        RUNAPI_MCP_WAIT_SECONDS="",
+        RUNAPI_MCP_MAX_RETRIES="",
     )
     results: list[tuple[str, object]] = []
-    with server_process(tmp_path, "left", env) as (left, _), server_process(tmp_path, "right", env) as (right, _):
+    with (
+        http_server_process(tmp_path, env, name="left") as (left, _),
+        http_server_process(tmp_path, env, name="right") as (right, _),
+    ):
 
         async def calls(url: str, side: str) -> None:
             async with Client(f"{url}/mcp", read_timeout_seconds=60) as client, anyio.create_task_group() as group:

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_short_fault_soak_charges_each_request_once_and_loses_no_task(tmp_path: Path) -> None:
+    """Under every injected fault kind, each request is charged at most once and every created task is accounted for."""
     report = await run_soak(SoakConfig(calls=36, concurrency=8, timeout=60), tmp_path)
     print(report.summary())  # shown with -s, and in the failure report
     assert report.problems() == [], report.summary()

@@ -70,8 +70,10 @@ class FakeRunAPI:
     @property
     def bodies(self) -> list[Any]:
         """The JSON body of each request (None for requests without one)."""
-        return [json.loads(r.content) if r.headers.get("content-type") == "application/json" else None
-                for r in self.requests]
+        return [
+            json.loads(r.content) if r.headers.get("content-type") == "application/json" else None
+            for r in self.requests
+        ]
 
     @staticmethod
     def fast_retry(**overrides: Any) -> RetryPolicy:

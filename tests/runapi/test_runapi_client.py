@@ -25,8 +25,14 @@ def created(task_id: str = TASK, **extra: Any) -> dict[str, Any]:
 
 
 def temp_file(name: str = "a.png") -> dict[str, Any]:
-    return {"file_name": name, "url": f"https://files.runapi.test/tmp/{name}", "size_bytes": 3,
-            "mime_type": "image/png", "created_at": "2025-06-01T12:00:00Z", "expires_at": "2025-06-02T12:00:00Z"}
+    return {
+        "file_name": name,
+        "url": f"https://files.runapi.test/tmp/{name}",
+        "size_bytes": 3,
+        "mime_type": "image/png",
+        "created_at": "2025-06-01T12:00:00Z",
+        "expires_at": "2025-06-02T12:00:00Z",
+    }
 
 
 def text_request() -> Any:
@@ -37,6 +43,7 @@ def text_request() -> Any:
 
 
 async def test_create_text_to_image_posts_the_body_with_auth_json_and_the_key_as_a_header(fake: Any) -> None:
+    """A text-to-image create is one POST to its endpoint with auth, JSON, user agent, idempotency key and the body."""
     fake.reply(fake.json(created()))
     task = await fake.client().create_task("text_to_image", text_request(), idempotency_key="job-1")
     assert (task.id, task.status, task.task_replayed) == (TASK, "pending", False)
@@ -48,8 +55,9 @@ async def test_create_text_to_image_posts_the_body_with_auth_json_and_the_key_as
     assert request.headers["User-Agent"] == f"runapi-mcp/{__version__}"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Idempotency-Key"] == "job-1"
-    assert fake.bodies == [{"model": "gpt-image-2", "prompt": "a red fox", "aspect_ratio": "16:9",
-                            "output_resolution": "2k"}]
+    assert fake.bodies == [
+        {"model": "gpt-image-2", "prompt": "a red fox", "aspect_ratio": "16:9", "output_resolution": "2k"}
+    ]
 
 
 async def test_create_edit_posts_to_the_edit_endpoint_with_the_sources(fake: Any) -> None:
@@ -58,7 +66,9 @@ async def test_create_edit_posts_to_the_edit_endpoint_with_the_sources(fake: Any
     task = await fake.client().create_task("edit_image", request, idempotency_key="k")
     assert task.task_replayed is True
     assert str(fake.requests[0].url) == "https://runapi.test/api/v1/gpt_image_2/edit_image"
-    assert fake.bodies == [{"model": "gpt-image-2", "prompt": "add a hat", "source_image_urls": ["https://x.test/a.png"]}]
+    assert fake.bodies == [
+        {"model": "gpt-image-2", "prompt": "add a hat", "source_image_urls": ["https://x.test/a.png"]}
+    ]
 
 
 async def test_a_request_that_does_not_match_the_action_is_refused_before_sending(fake: Any) -> None:
@@ -75,9 +85,15 @@ async def test_a_create_with_a_bad_idempotency_key_sends_nothing(fake: Any, key:
 
 
 async def test_get_task_reads_status_images_usage_keeps_unknown_fields_and_retry_after(fake: Any) -> None:
-    body = {"id": TASK, "status": "completed", "images": [{"url": "https://cdn.test/1.png", "width": 1024}],
-            "usage": {"cost": 0.06, "generated_images": 1}, "billing": {"reservation": {"amount_cents": 6}},
-            "brand_new_field": {"x": 1}}
+    """get_task is one plain GET; its reply is parsed whole, unknown fields are kept and Retry-After is read."""
+    body = {
+        "id": TASK,
+        "status": "completed",
+        "images": [{"url": "https://cdn.test/1.png", "width": 1024}],
+        "usage": {"cost": 0.06, "generated_images": 1},
+        "billing": {"reservation": {"amount_cents": 6}},
+        "brand_new_field": {"x": 1},
+    }
     fake.reply(fake.json(body, headers={"Retry-After": "3"}))
     status = await fake.client().get_task("text_to_image", TASK)
     [request] = fake.requests
@@ -141,8 +157,15 @@ async def test_a_custom_user_agent_replaces_the_default(fake: Any) -> None:
 
 async def test_balance_and_me_read_their_endpoints(fake: Any) -> None:
     fake.reply(
-        fake.json({"balance_cents": 1234, "paid_balance_cents": 1000, "bonus_balance_cents": 234,
-                   "spent_cents_today": 12, "spent_cents_total": 99}),
+        fake.json(
+            {
+                "balance_cents": 1234,
+                "paid_balance_cents": 1000,
+                "bonus_balance_cents": 234,
+                "spent_cents_today": 12,
+                "spent_cents_total": 99,
+            }
+        ),
         fake.json({"id": "u1", "name": "Ada", "email": "ada@example.test", "account": {"plan": "pro"}}),
     )
     client = fake.client()
@@ -157,10 +180,23 @@ async def test_balance_and_me_read_their_endpoints(fake: Any) -> None:
 
 
 def schedules(cents: float) -> dict[str, Any]:
-    return {"as_of": "2025-06-01T00:00:00Z", "price_schedules": [
-        {"service": "gpt_image_2", "action": "text_to_image", "model": "gpt-image-2", "pricing_status": "live",
-         "catalog_status": "ga", "currency": "USD", "billing_unit": "image", "billing_strategy": "per_unit",
-         "unit_price_cents": cents, "billing_config": {"resolutions": {"1k": 6, "2k": 10, "4k": 16}}}]}
+    return {
+        "as_of": "2025-06-01T00:00:00Z",
+        "price_schedules": [
+            {
+                "service": "gpt_image_2",
+                "action": "text_to_image",
+                "model": "gpt-image-2",
+                "pricing_status": "live",
+                "catalog_status": "ga",
+                "currency": "USD",
+                "billing_unit": "image",
+                "billing_strategy": "per_unit",
+                "unit_price_cents": cents,
+                "billing_config": {"resolutions": {"1k": 6, "2k": 10, "4k": 16}},
+            }
+        ],
+    }
 
 
 class Clock:
@@ -178,8 +214,11 @@ async def test_price_schedules_query_names_service_model_and_optionally_action(f
     await client.price_schedules(action="edit_image")
     assert [r.url.path for r in fake.requests] == ["/api/v1/price_schedules"] * 2
     assert dict(fake.requests[0].url.params) == {"service": "gpt_image_2", "model": "gpt-image-2"}
-    assert dict(fake.requests[1].url.params) == {"service": "gpt_image_2", "model": "gpt-image-2",
-                                                 "action": "edit_image"}
+    assert dict(fake.requests[1].url.params) == {
+        "service": "gpt_image_2",
+        "model": "gpt-image-2",
+        "action": "edit_image",
+    }
 
 
 async def test_price_schedules_are_served_from_cache_within_the_ttl(fake: Any) -> None:
@@ -213,8 +252,11 @@ async def test_stale_price_schedules_are_revalidated_with_the_etag_and_a_304_reu
 
 async def test_a_changed_price_list_replaces_the_cached_one(fake: Any) -> None:
     clock = Clock()
-    fake.reply(fake.json(schedules(6), headers={"ETag": '"v1"'}), fake.json(schedules(7), headers={"ETag": '"v2"'}),
-               httpx2.Response(304))
+    fake.reply(
+        fake.json(schedules(6), headers={"ETag": '"v1"'}),
+        fake.json(schedules(7), headers={"ETag": '"v2"'}),
+        httpx2.Response(304),
+    )
     client = fake.client(clock=clock, price_ttl=300)
     await client.price_schedules()
     clock.now += 301
@@ -270,6 +312,7 @@ def prepared() -> dict[str, Any]:
 
 
 async def test_upload_prepares_puts_exactly_the_signed_headers_without_auth_and_confirms(fake: Any) -> None:
+    """An upload prepares with auth, PUTs only the signed headers (no auth, no defaults) and confirms."""
     data = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     fake.reply(fake.json(prepared()), httpx2.Response(200), fake.json(temp_file("pic.png")))
     # Even a client that carries default headers (or a key) must not leak them to the storage host.
@@ -278,8 +321,12 @@ async def test_upload_prepares_puts_exactly_the_signed_headers_without_auth_and_
 
     prepare, put, confirm = fake.requests
     assert (prepare.method, prepare.url.path) == ("POST", "/api/v1/files/prepare")
-    assert fake.bodies[0] == {"filename": "pic.png", "byte_size": len(data), "content_type": "image/png",
-                              "checksum": base64.b64encode(hashlib.md5(data).digest()).decode()}
+    assert fake.bodies[0] == {
+        "filename": "pic.png",
+        "byte_size": len(data),
+        "content_type": "image/png",
+        "checksum": base64.b64encode(hashlib.md5(data).digest()).decode(),
+    }
     assert prepare.headers["Authorization"] == f"Bearer {KEY}"
 
     assert put.method == "PUT" and str(put.url) == SIGNED_URL
@@ -357,8 +404,9 @@ async def test_an_unkeyed_post_is_never_retried_after_a_dropped_connection(fake:
 
 
 async def test_a_get_is_retried_on_429_after_waiting_retry_after(fake: Any) -> None:
-    fake.reply(fake.json({"error": "slow down"}, status=429, headers={"Retry-After": "0.08"}),
-               fake.json({"balance_cents": 5}))
+    fake.reply(
+        fake.json({"error": "slow down"}, status=429, headers={"Retry-After": "0.08"}), fake.json({"balance_cents": 5})
+    )
     started = time.monotonic()
     balance = await fake.client().balance()
     assert time.monotonic() - started >= 0.08
@@ -387,8 +435,9 @@ async def test_a_dropped_connection_on_a_get_is_retried(fake: Any) -> None:
 
 
 async def test_exhausted_retries_raise_the_last_error(fake: Any) -> None:
-    fake.reply(*(fake.json({"error": f"attempt {i}"}, status=503, headers={"x-request-id": f"r{i}"})
-                 for i in range(1, 5)))
+    fake.reply(
+        *(fake.json({"error": f"attempt {i}"}, status=503, headers={"x-request-id": f"r{i}"}) for i in range(1, 5))
+    )
     with pytest.raises(errors.ServerError) as info:
         await fake.client(retry=fake.fast_retry(max_retries=3)).get_task("text_to_image", TASK)
     assert len(fake.requests) == 4
@@ -420,8 +469,13 @@ async def test_client_errors_are_not_retried_even_on_keyed_creates(fake: Any, st
 
 
 async def test_a_409_is_an_idempotency_conflict_carrying_the_task_id(fake: Any) -> None:
-    fake.reply(fake.json({"error": {"code": "idempotency_conflict", "message": "key reused"}}, status=409,
-                         headers={"X-RunAPI-Task-Id": TASK}))
+    fake.reply(
+        fake.json(
+            {"error": {"code": "idempotency_conflict", "message": "key reused"}},
+            status=409,
+            headers={"X-RunAPI-Task-Id": TASK},
+        )
+    )
     with pytest.raises(errors.IdempotencyConflictError) as info:
         await fake.client().create_task("text_to_image", text_request(), idempotency_key="k")
     assert (info.value.code, info.value.task_id) == ("idempotency_conflict", TASK)
@@ -492,8 +546,11 @@ async def test_the_key_never_appears_in_errors_or_reprs(fake: Any) -> None:
         with pytest.raises(errors.RunAPIError) as info:
             await call()
         caught.append(info.value)
-    assert [type(e) for e in caught] == [errors.AuthenticationError, errors.ConnectionFailedError,
-                                          errors.UnexpectedResponseError]
+    assert [type(e) for e in caught] == [
+        errors.AuthenticationError,
+        errors.ConnectionFailedError,
+        errors.UnexpectedResponseError,
+    ]
     for err in caught:
         for text in (str(err), repr(err), err.message, repr(err.args), repr(vars(err))):
             assert KEY not in text

@@ -15,8 +15,14 @@ KEY = "rk_unit_test_SECRET_0123456789abcdef"
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def response(status: int, *, json: object = None, text: str | None = None, headers: dict[str, str] | None = None,
-             content_type: str | None = None) -> httpx2.Response:
+def response(
+    status: int,
+    *,
+    json: object = None,
+    text: str | None = None,
+    headers: dict[str, str] | None = None,
+    content_type: str | None = None,
+) -> httpx2.Response:
     request = httpx2.Request("GET", "https://runapi.test/api/v1/me", headers={"Authorization": f"Bearer {KEY}"})
     all_headers = dict(headers or {})
     if content_type:
@@ -53,16 +59,20 @@ def test_each_status_maps_to_its_error_class_and_keeps_the_status(status: int, e
 
 
 def test_only_rate_limits_server_errors_are_retryable() -> None:
-    retryable = {s for s in (400, 401, 402, 404, 409, 422, 429, 500, 503, 403)
-                 if error_from_response(response(s)).retryable}
+    retryable = {
+        s for s in (400, 401, 402, 404, 409, 422, 429, 500, 503, 403) if error_from_response(response(s)).retryable
+    }
     assert retryable == {429, 500, 503}
 
 
 @pytest.mark.parametrize(
     ("body", "message", "code"),
     [
-        ({"error": {"code": "invalid_aspect_ratio", "message": "aspect_ratio is invalid"}},
-         "aspect_ratio is invalid", "invalid_aspect_ratio"),
+        (
+            {"error": {"code": "invalid_aspect_ratio", "message": "aspect_ratio is invalid"}},
+            "aspect_ratio is invalid",
+            "invalid_aspect_ratio",
+        ),
         ({"error": "Insufficient credits"}, "Insufficient credits", None),
         ({"message": "Task not found"}, "Task not found", None),
         ({"detail": "Not authenticated"}, "Not authenticated", None),
@@ -71,8 +81,9 @@ def test_only_rate_limits_server_errors_are_retryable() -> None:
         ({"detail": [{"loc": ["body", "prompt"], "msg": "field required"}]}, "prompt: field required", None),
     ],
 )
-def test_message_and_code_are_read_from_every_known_body_shape(body: dict[str, object], message: str,
-                                                              code: str | None) -> None:
+def test_message_and_code_are_read_from_every_known_body_shape(
+    body: dict[str, object], message: str, code: str | None
+) -> None:
     err = error_from_response(response(422, json=body))
     assert err.message == message
     assert err.code == code
@@ -100,8 +111,10 @@ def test_field_order_is_error_then_message_detail_errormessage_msg() -> None:
 
 
 def test_html_error_page_is_reduced_to_its_title() -> None:
-    page = ("<!DOCTYPE html><html><head><title>502 Bad Gateway &amp; friends</title></head>"
-            "<body><h1>Bad Gateway</h1><p>" + "x" * 5000 + "</p></body></html>")
+    page = (
+        "<!DOCTYPE html><html><head><title>502 Bad Gateway &amp; friends</title></head>"
+        "<body><h1>Bad Gateway</h1><p>" + "x" * 5000 + "</p></body></html>"
+    )
     err = error_from_response(response(502, text=page, content_type="text/html"))
     assert err.message == "502 Bad Gateway & friends"
     assert isinstance(err, errors.ServerError)
@@ -119,8 +132,14 @@ def test_html_page_with_neither_title_nor_heading_gets_a_status_message() -> Non
 
 @pytest.mark.parametrize(
     ("text", "json_body"),
-    [("", None), ("   ", None), (None, [1, 2, 3]), (None, {"unrelated": True}), (None, "just a string"),
-     ("<?xml version='1.0'?><Error><Code>AccessDenied</Code></Error>", None)],
+    [
+        ("", None),
+        ("   ", None),
+        (None, [1, 2, 3]),
+        (None, {"unrelated": True}),
+        (None, "just a string"),
+        ("<?xml version='1.0'?><Error><Code>AccessDenied</Code></Error>", None),
+    ],
 )
 def test_empty_or_unreadable_bodies_get_a_short_message_with_the_status(text: str | None, json_body: object) -> None:
     err = error_from_response(response(503, text=text, json=json_body))
@@ -181,8 +200,9 @@ def test_retry_after_http_date_is_read_from_an_error_response() -> None:
         ("nan", None),
     ],
 )
-def test_parse_retry_after_reads_seconds_and_http_dates_and_clamps_the_past(value: str | None,
-                                                                            expected: float | None) -> None:
+def test_parse_retry_after_reads_seconds_and_http_dates_and_clamps_the_past(
+    value: str | None, expected: float | None
+) -> None:
     assert parse_retry_after(value, now=NOW) == expected
 
 

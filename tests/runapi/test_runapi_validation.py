@@ -15,8 +15,9 @@ def test_valid_text_to_image_fields_build_the_request_and_none_means_unset() -> 
 
 
 def test_valid_edit_fields_build_an_edit_request() -> None:
-    request = build_request("edit_image", prompt="add a hat", source_image_urls=["https://x.test/a.png"],
-                            output_resolution="2k")
+    request = build_request(
+        "edit_image", prompt="add a hat", source_image_urls=["https://x.test/a.png"], output_resolution="2k"
+    )
     assert isinstance(request, EditImageRequest)
     assert request.body()["source_image_urls"] == ["https://x.test/a.png"]
 
@@ -50,8 +51,9 @@ def test_edit_without_sources_says_they_are_required() -> None:
         build_request("edit_image", prompt="p")
 
 
-@pytest.mark.parametrize(("urls", "got"), [([], "0 images"), ([f"https://x.test/{i}.png" for i in range(17)],
-                                                               "17 images")])
+@pytest.mark.parametrize(
+    ("urls", "got"), [([], "0 images"), ([f"https://x.test/{i}.png" for i in range(17)], "17 images")]
+)
 def test_source_image_count_outside_1_to_16_is_refused_with_the_count(urls: list[str], got: str) -> None:
     with pytest.raises(ValidationError) as info:
         build_request("edit_image", prompt="p", source_image_urls=urls)

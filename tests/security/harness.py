@@ -22,11 +22,10 @@ from mcp import Client
 from mcp.types import CallToolResult
 from PIL import Image
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
-from runapi_mcp.server import build_server
-from runapi_mcp.server.http import running_http
-from tests.server.helpers import text_of
-from tests.transport.helpers import http_settings, mcp_client
+from runapi_mcp.sandbox import RunningSandbox
+from tests.support.environments import http_settings
+from tests.support.mcp_http import mcp_client, serving, text_of
+from tests.support.sandboxes import sandbox_in_loop
 
 MAX_INPUT_MB = "0.05"  # 52 KB: an oversized image is cheap to make
 
@@ -128,13 +127,11 @@ def hostile_harness(root: Path, **env: str) -> Iterator[Harness]:
     with ExitStack() as stack:
         portal = stack.enter_context(anyio.from_thread.start_blocking_portal(backend="asyncio"))
         sandbox = stack.enter_context(
-            portal.wrap_async_context_manager(running_sandbox(SandboxConfig(latency=0.05, balance_cents=100_000)))
+            portal.wrap_async_context_manager(sandbox_in_loop(latency=0.05, balance_cents=100_000))
         )
         settings = http_settings(root, sandbox.url, RUNAPI_MCP_MAX_INPUT_MB=MAX_INPUT_MB, **env)
         recorder = RecordingTransport()
-        url = stack.enter_context(
-            portal.wrap_async_context_manager(running_http(build_server(settings, transport=recorder), settings))
-        )
+        url = stack.enter_context(portal.wrap_async_context_manager(serving(settings, transport=recorder)))
         client = stack.enter_context(portal.wrap_async_context_manager(mcp_client(url)))
         yield Harness(portal, client, sandbox, recorder, workspace)
 

@@ -22,7 +22,8 @@ from runapi_mcp.server import build_server
 from runapi_mcp.server.http import running_http
 from runapi_mcp.settings import Settings
 from tests.security.harness import RecordingTransport
-from tests.server.helpers import make_settings, text_of
+from tests.support.environments import http_settings, refused_url
+from tests.support.mcp_http import text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -54,10 +55,14 @@ def stand_in(urls: dict[str, str]) -> Starlette:
 
     async def status(request: Request) -> Response:
         task_id = request.path_params["task_id"]
-        return JSONResponse({
-            "id": task_id, "status": "completed", "images": [{"url": urls[task_id]}],
-            "usage": {"cost": 0.06, "generated_images": 1},
-        })
+        return JSONResponse(
+            {
+                "id": task_id,
+                "status": "completed",
+                "images": [{"url": urls[task_id]}],
+                "usage": {"cost": 0.06, "generated_images": 1},
+            }
+        )
 
     async def image(request: Request) -> Response:
         name = request.path_params["name"]
@@ -68,6 +73,7 @@ def stand_in(urls: dict[str, str]) -> Starlette:
         if name == "json":
             return JSONResponse({"error": "nope"})
         if name == "huge":  # no Content-Length: the cap must hold as the bytes arrive
+
             async def endless() -> AsyncIterator[bytes]:
                 yield PNG[:64]
                 for _ in range(64):
@@ -77,6 +83,7 @@ def stand_in(urls: dict[str, str]) -> Starlette:
         if name == "declared-huge":
             return Response(PNG, media_type="image/png", headers={"Content-Length": str(50 * 1024 * 1024)})
         if name == "stall":
+
             async def stall() -> AsyncIterator[bytes]:
                 yield PNG[:32]
                 await asyncio.sleep(60)
@@ -84,6 +91,7 @@ def stand_in(urls: dict[str, str]) -> Starlette:
 
             return StreamingResponse(stall(), media_type="image/png")
         if name == "trickle":  # each byte well inside the read timeout, the whole far beyond it
+
             async def trickle() -> AsyncIterator[bytes]:
                 for byte in PNG:
                     await asyncio.sleep(0.25)
@@ -92,11 +100,13 @@ def stand_in(urls: dict[str, str]) -> Starlette:
             return StreamingResponse(trickle(), media_type="image/png")
         return RedirectResponse(urls[f"to-{name}"], status_code=302)
 
-    return Starlette(routes=[
-        Route("/api/v1/gpt_image_2/text_to_image", create, methods=["POST"]),
-        Route("/api/v1/gpt_image_2/text_to_image/{task_id}", status, methods=["GET"]),
-        Route("/img/{name}", image, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/api/v1/gpt_image_2/text_to_image", create, methods=["POST"]),
+            Route("/api/v1/gpt_image_2/text_to_image/{task_id}", status, methods=["GET"]),
+            Route("/img/{name}", image, methods=["GET"]),
+        ]
+    )
 
 
 @pytest.fixture
@@ -105,27 +115,29 @@ async def servers(tmp_path: Path) -> AsyncIterator[tuple[str, Probe, dict[str, s
     probe = Probe()
     urls: dict[str, str] = {}
     probe_app = Starlette(routes=[Route("/{path:path}", probe.endpoint)])
-    base = make_settings(tmp_path, "http://127.0.0.1:9").replace(transport="http")
+    base = http_settings(tmp_path, refused_url())
     async with running_http_app(probe_app, base) as probe_url, running_http_app(stand_in(urls), base) as api_url:
         probe_port = probe_url.rsplit(":", 1)[1]
-        urls.update({
-            "ok": f"{api_url}/img/ok.png",
-            "other-port": f"{probe_url}/x.png",
-            "localhost-other-port": f"http://localhost:{probe_port}/x.png",
-            "redirect-private": f"{api_url}/img/hop",
-            "to-hop": f"{probe_url}/x.png",
-            "redirect-metadata": f"{api_url}/img/meta",
-            "to-meta": "http://169.254.169.254/latest/meta-data/",
-            "metadata": "http://169.254.169.254/latest/meta-data/",
-            "file": "file:///etc/passwd",
-            "ftp": f"ftp://127.0.0.1:{probe_port}/x.png",
-            "html": f"{api_url}/img/page",
-            "json": f"{api_url}/img/json",
-            "huge": f"{api_url}/img/huge",
-            "declared-huge": f"{api_url}/img/declared-huge",
-            "stall": f"{api_url}/img/stall",
-            "trickle": f"{api_url}/img/trickle",
-        })
+        urls.update(
+            {
+                "ok": f"{api_url}/img/ok.png",
+                "other-port": f"{probe_url}/x.png",
+                "localhost-other-port": f"http://localhost:{probe_port}/x.png",
+                "redirect-private": f"{api_url}/img/hop",
+                "to-hop": f"{probe_url}/x.png",
+                "redirect-metadata": f"{api_url}/img/meta",
+                "to-meta": "http://169.254.169.254/latest/meta-data/",
+                "metadata": "http://169.254.169.254/latest/meta-data/",
+                "file": "file:///etc/passwd",
+                "ftp": f"ftp://127.0.0.1:{probe_port}/x.png",
+                "html": f"{api_url}/img/page",
+                "json": f"{api_url}/img/json",
+                "huge": f"{api_url}/img/huge",
+                "declared-huge": f"{api_url}/img/declared-huge",
+                "stall": f"{api_url}/img/stall",
+                "trickle": f"{api_url}/img/trickle",
+            }
+        )
         yield api_url, probe, urls
 
 
@@ -159,11 +171,16 @@ REFUSED = {
 async def test_hostile_result_urls_are_never_fetched_or_saved_and_a_good_one_is(
     tmp_path: Path, servers: tuple[str, Probe, dict[str, str]]
 ) -> None:
+    """Each hostile result URL (REFUSED) is neither fetched nor saved, the good one is, and no request leaves RunAPI."""
     api_url, probe, _ = servers
-    settings = make_settings(
-        tmp_path, api_url, RUNAPI_MCP_MAX_DOWNLOAD_MB="1", RUNAPI_MCP_TIMEOUT="1", RUNAPI_MCP_MAX_RETRIES="0",
+    settings = http_settings(
+        tmp_path,
+        api_url,
+        RUNAPI_MCP_MAX_DOWNLOAD_MB="1",
+        RUNAPI_MCP_TIMEOUT="1",
+        RUNAPI_MCP_MAX_RETRIES="0",
         RUNAPI_MCP_PREVIEW="off",
-    ).replace(transport="http")
+    )
     recorder = RecordingTransport()
     out = settings.working_dir / "runapi-images"
     async with Client(build_server(settings, transport=recorder)) as client:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mcp.shared.exceptions import MCPError
 
 from tests.security.harness import Harness, error_text, hostile_harness, png
-from tests.server.helpers import text_of
+from tests.support.mcp_http import text_of
 
 EXAMPLES = 60
 HYPOTHESIS = settings(
@@ -54,19 +54,26 @@ _json = st.recursive(
     max_leaves=5,
 )
 not_a_string = st.one_of(
-    st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.lists(_json, max_size=3),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.lists(_json, max_size=3),
     st.dictionaries(st.text(max_size=5), _json, max_size=3),
 )
 # pydantic reads "2", 2.0 and True as integers, and "yes", 1 and "off" as booleans: those are not wrong.
 not_an_int = st.one_of(
     st.text(max_size=10).filter(lambda s: not re.fullmatch(r"\s*[+-]?\d+(\.0*)?\s*", s)),
     st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()),
-    st.lists(_json, max_size=2), st.dictionaries(st.text(max_size=3), _json, max_size=2), st.none(),
+    st.lists(_json, max_size=2),
+    st.dictionaries(st.text(max_size=3), _json, max_size=2),
+    st.none(),
 )
 _BOOL_WORDS = {"0", "1", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
 not_a_bool = st.one_of(
     st.text(max_size=10).filter(lambda s: s.strip().lower() not in _BOOL_WORDS),
-    st.integers().filter(lambda i: i not in (0, 1)), st.lists(_json, max_size=2), st.none(),
+    st.integers().filter(lambda i: i not in (0, 1)),
+    st.lists(_json, max_size=2),
+    st.none(),
 )
 VALID: dict[str, dict[str, Any]] = {
     "generate_image": {"prompt": "a kite"},
@@ -77,13 +84,22 @@ VALID: dict[str, dict[str, Any]] = {
 }
 WRONG_TYPES: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "generate_image": {
-        "prompt": not_a_string | st.none(), "aspect_ratio": not_a_string, "output_resolution": not_a_string,
-        "count": not_an_int, "wait": not_a_bool, "output_dir": not_a_string, "idempotency_key": not_a_string,
+        "prompt": not_a_string | st.none(),
+        "aspect_ratio": not_a_string,
+        "output_resolution": not_a_string,
+        "count": not_an_int,
+        "wait": not_a_bool,
+        "output_dir": not_a_string,
+        "idempotency_key": not_a_string,
     },
     "edit_image": {
-        "prompt": not_a_string | st.none(), "images": st.one_of(st.text(max_size=20), st.integers(), st.none(),
-                                                            st.lists(not_a_string, min_size=1, max_size=3)),
-        "aspect_ratio": not_a_string, "wait": not_a_bool, "output_dir": not_a_string,
+        "prompt": not_a_string | st.none(),
+        "images": st.one_of(
+            st.text(max_size=20), st.integers(), st.none(), st.lists(not_a_string, min_size=1, max_size=3)
+        ),
+        "aspect_ratio": not_a_string,
+        "wait": not_a_bool,
+        "output_dir": not_a_string,
     },
     "get_task": {"task_id": not_a_string | st.none(), "wait": not_a_bool},
     "list_tasks": {"limit": not_an_int, "status": not_a_string},
@@ -108,8 +124,9 @@ def test_wrong_types_are_refused_naming_the_argument(harness: Harness, case: tup
 @given(
     tool=st.sampled_from(["generate_image", "edit_image"]),
     field=st.sampled_from(["aspect_ratio", "output_resolution"]),
-    value=st.text(max_size=12).filter(lambda s: s not in ("auto", "1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16",
-                                                          "21:9", "9:21", "1k", "2k", "4k")),
+    value=st.text(max_size=12).filter(
+        lambda s: s not in ("auto", "1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "21:9", "9:21", "1k", "2k", "4k")
+    ),
 )
 def test_values_outside_the_enums_are_refused_with_the_choices(
     harness: Harness, tool: str, field: str, value: str
@@ -150,7 +167,8 @@ def test_empty_huge_and_control_character_prompts_are_refused(harness: Harness, 
 
 
 bad_keys = st.one_of(
-    st.just(""), st.integers(501, 5000).map(lambda n: "k" * n),
+    st.just(""),
+    st.integers(501, 5000).map(lambda n: "k" * n),
     st.tuples(st.text(max_size=10), controls | st.sampled_from("é☃\u202e"), st.text(max_size=10)).map("".join),
 )
 
@@ -166,11 +184,28 @@ def test_malformed_idempotency_keys_are_refused(harness: Harness, tool: str, key
 
 def escaping_dirs(root: Path) -> st.SearchStrategy[str]:
     tails = st.lists(st.sampled_from(["a", "b", "new", ".hidden", "x y"]), max_size=3).map("/".join)
-    heads = st.sampled_from([
-        "..", "../..", "../outside", "escape", "escape/deeper", "./escape/../escape", "sub/../../outside",
-        str(root / "outside"), str(root / "elsewhere"), str(root), "~", "~/..", "/proc/self", "ok.png",
-        "notes.txt", "link.png", "dangling.png", "pipe.png",
-    ])
+    heads = st.sampled_from(
+        [
+            "..",
+            "../..",
+            "../outside",
+            "escape",
+            "escape/deeper",
+            "./escape/../escape",
+            "sub/../../outside",
+            str(root / "outside"),
+            str(root / "elsewhere"),
+            str(root),
+            "~",
+            "~/..",
+            "/proc/self",
+            "ok.png",
+            "notes.txt",
+            "link.png",
+            "dangling.png",
+            "pipe.png",
+        ]
+    )
     return st.tuples(heads, tails).map(lambda ht: f"{ht[0]}/{ht[1]}" if ht[1] else ht[0])
 
 
@@ -186,8 +221,15 @@ def test_output_dir_outside_the_roots_or_not_a_folder_is_refused(
 # ---- image references -------------------------------------------------------------------------------------
 
 FORBIDDEN_NETWORKS = [
-    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10",
-    "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4",
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+    "0.0.0.0/8",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
 ]
 METADATA_V4 = ["169.254.169.254", "169.254.170.2", "100.100.100.200"]
 FORBIDDEN_V6 = ["::1", "::", "fe80::1", "fc00::5", "fd00:ec2::254", "ff02::1", "fec0::1"]
@@ -198,10 +240,21 @@ def ipv4_spellings(ip: ipaddress.IPv4Address) -> list[str]:
     a, b, c, d = ip.packed
     n = int(ip)
     return [
-        str(ip), str(n), hex(n), f"0{n:o}", f"0{a:o}.0{b:o}.0{c:o}.0{d:o}", f"{a:#x}.{b:#x}.{c:#x}.{d:#x}",
-        f"{a}.{(b << 16) | (c << 8) | d}", f"{a}.{b}.{(c << 8) | d}", f"{a:#X}.{b}.{c}.0{d:o}", f"{ip}.",
-        f"[::ffff:{ip}]", f"[::ffff:{(a << 8) | b:x}:{(c << 8) | d:x}]", f"[64:ff9b::{ip}]",
-        f"[2002:{(a << 8) | b:x}:{(c << 8) | d:x}::1]", f"[::{ip}]",
+        str(ip),
+        str(n),
+        hex(n),
+        f"0{n:o}",
+        f"0{a:o}.0{b:o}.0{c:o}.0{d:o}",
+        f"{a:#x}.{b:#x}.{c:#x}.{d:#x}",
+        f"{a}.{(b << 16) | (c << 8) | d}",
+        f"{a}.{b}.{(c << 8) | d}",
+        f"{a:#X}.{b}.{c}.0{d:o}",
+        f"{ip}.",
+        f"[::ffff:{ip}]",
+        f"[::ffff:{(a << 8) | b:x}:{(c << 8) | d:x}]",
+        f"[64:ff9b::{ip}]",
+        f"[2002:{(a << 8) | b:x}:{(c << 8) | d:x}::1]",
+        f"[::{ip}]",
     ]
 
 
@@ -217,8 +270,17 @@ forbidden_v4 = st.one_of(
 forbidden_hosts = st.one_of(
     forbidden_v4.flatmap(lambda ip: st.sampled_from(ipv4_spellings(ip))),  # type: ignore[arg-type]
     st.sampled_from(FORBIDDEN_V6).map(lambda ip: f"[{ip}]"),
-    st.sampled_from(["localhost", "LOCALHOST.", "api.localhost", "metadata.google.internal", "metadata",
-                     "instance-data", "metadata.goog"]),
+    st.sampled_from(
+        [
+            "localhost",
+            "LOCALHOST.",
+            "api.localhost",
+            "metadata.google.internal",
+            "metadata",
+            "instance-data",
+            "metadata.goog",
+        ]
+    ),
 )
 
 
@@ -233,36 +295,75 @@ def private_urls(sandbox_port: int) -> st.SearchStrategy[str]:
     )
 
 
-ambiguous_urls = st.sampled_from([
-    "http://user:pass@example.com/x.png", "http://example.com@127.0.0.1/x.png", "http://127.0.0.1\\@example.com/",
-    "http://exa mple.com/x.png", "http://[::1%25eth0]/x.png", "http://[not-v6]/", "http:///x.png",
-    "ftp://example.com/x.png", "gopher://127.0.0.1:6379/_INFO", "javascript:alert(1)", "dict://127.0.0.1:11211/",
-    "http://999.1.1.1/", "http://0x1g.0.0.1/", "http://" + "a" * 300 + ".com/",
-])
+ambiguous_urls = st.sampled_from(
+    [
+        "http://user:pass@example.com/x.png",
+        "http://example.com@127.0.0.1/x.png",
+        "http://127.0.0.1\\@example.com/",
+        "http://exa mple.com/x.png",
+        "http://[::1%25eth0]/x.png",
+        "http://[not-v6]/",
+        "http:///x.png",
+        "ftp://example.com/x.png",
+        "gopher://127.0.0.1:6379/_INFO",
+        "javascript:alert(1)",
+        "dict://127.0.0.1:11211/",
+        "http://999.1.1.1/",
+        "http://0x1g.0.0.1/",
+        "http://" + "a" * 300 + ".com/",
+    ]
+)
 
 
 def local_refs(ws_root: Path) -> st.SearchStrategy[str]:
     outside = ws_root / "outside"
-    return st.sampled_from([
-        "../outside/secret.png", "escape/secret.png", "escape/secret.txt", "link.png", "dangling.png",
-        "./sub/../../outside/secret.png", str(outside / "secret.png"), "/etc/passwd", "/proc/self/environ",
-        "~/.ssh/id_rsa", "notes.txt", "fake.png", "empty.png", "big.png", "pipe.png", "folder.png", "missing.png",
-        (outside / "secret.png").as_uri(), "file:///etc/passwd", "file://localhost/etc/shadow",
-        "file://evil.example.com/share/x.png", "file:", "file://", "bad\x00name.png",
-    ])
+    return st.sampled_from(
+        [
+            "../outside/secret.png",
+            "escape/secret.png",
+            "escape/secret.txt",
+            "link.png",
+            "dangling.png",
+            "./sub/../../outside/secret.png",
+            str(outside / "secret.png"),
+            "/etc/passwd",
+            "/proc/self/environ",
+            "~/.ssh/id_rsa",
+            "notes.txt",
+            "fake.png",
+            "empty.png",
+            "big.png",
+            "pipe.png",
+            "folder.png",
+            "missing.png",
+            (outside / "secret.png").as_uri(),
+            "file:///etc/passwd",
+            "file://localhost/etc/shadow",
+            "file://evil.example.com/share/x.png",
+            "file:",
+            "file://",
+            "bad\x00name.png",
+        ]
+    )
 
 
 def data_uris() -> st.SearchStrategy[str]:
     b64 = base64.b64encode
     return st.one_of(
-        st.sampled_from([
-            "data:image/png;base64,", "data:image/png;base64", "data:image/png,rawbytes", "data:;base64,AAAA",
-            "data:text/plain;base64," + b64(b"hello").decode(), "data:image/png;base64,!!!notbase64!!!",
-            "data:image/png;base64," + b64(b"<html>not an image</html>").decode(),
-            "data:image/svg+xml;base64," + b64(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode(),
-            "data:image/png;base64," + b64(png(400, noise=True)).decode(),  # over the size cap
-            "data:image/png;base64," + b64(png())[:-3].decode(),  # truncated
-        ]),
+        st.sampled_from(
+            [
+                "data:image/png;base64,",
+                "data:image/png;base64",
+                "data:image/png,rawbytes",
+                "data:;base64,AAAA",
+                "data:text/plain;base64," + b64(b"hello").decode(),
+                "data:image/png;base64,!!!notbase64!!!",
+                "data:image/png;base64," + b64(b"<html>not an image</html>").decode(),
+                "data:image/svg+xml;base64," + b64(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode(),
+                "data:image/png;base64," + b64(png(400, noise=True)).decode(),  # over the size cap
+                "data:image/png;base64," + b64(png())[:-3].decode(),  # truncated
+            ]
+        ),
         st.text(alphabet=st.characters(codec="ascii", exclude_characters="\t\n\r "), min_size=1, max_size=40)
         .filter(lambda s: len(s) % 4 != 0 or not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", s))
         .map(lambda junk: "data:image/png;base64," + junk),
@@ -270,9 +371,22 @@ def data_uris() -> st.SearchStrategy[str]:
 
 
 task_refs = st.one_of(
-    st.uuids().map(lambda u: f"task:{u}"), st.uuids().map(lambda u: f"task:{u}#3"),
-    st.sampled_from(["task:", "task:#1", "task:../../etc/passwd", "task:a b", "task:x#-1", "task:x#9999",
-                     "task:" + "a" * 200, "TASK:", "tasks:abc", "task:abc#1#2"]),
+    st.uuids().map(lambda u: f"task:{u}"),
+    st.uuids().map(lambda u: f"task:{u}#3"),
+    st.sampled_from(
+        [
+            "task:",
+            "task:#1",
+            "task:../../etc/passwd",
+            "task:a b",
+            "task:x#-1",
+            "task:x#9999",
+            "task:" + "a" * 200,
+            "TASK:",
+            "tasks:abc",
+            "task:abc#1#2",
+        ]
+    ),
 )
 
 REF_SAYS = r"image|data: uri|task|url|path|file|scheme"
@@ -282,7 +396,11 @@ REF_SAYS = r"image|data: uri|task|url|path|file|scheme"
 @given(data=st.data())
 def test_hostile_image_references_are_refused_before_anything_is_sent(harness: Harness, data: st.DataObject) -> None:
     one_ref = st.one_of(
-        private_urls(harness.sandbox.port), ambiguous_urls, local_refs(harness.workspace.root), data_uris(), task_refs,
+        private_urls(harness.sandbox.port),
+        ambiguous_urls,
+        local_refs(harness.workspace.root),
+        data_uris(),
+        task_refs,
     )
     refs = data.draw(st.lists(one_ref, min_size=1, max_size=3))
     check_refused(harness, "edit_image", {"prompt": "steal", "images": refs}, REF_SAYS)
@@ -304,8 +422,9 @@ def test_malformed_and_unknown_task_ids_are_refused(harness: Harness, task_id: s
 
 
 @HYPOTHESIS
-@given(status=st.text(max_size=20).filter(lambda s: s not in ("pending", "processing", "completed", "failed",
-                                                              "unknown")))
+@given(
+    status=st.text(max_size=20).filter(lambda s: s not in ("pending", "processing", "completed", "failed", "unknown"))
+)
 def test_unknown_list_filters_are_refused(harness: Harness, status: str) -> None:
     check_refused(harness, "list_tasks", {"status": status}, "status")
 
@@ -313,8 +432,12 @@ def test_unknown_list_filters_are_refused(harness: Harness, status: str) -> None
 def test_after_every_kind_of_hostile_call_a_real_generate_and_edit_still_work(harness: Harness) -> None:
     other_port = harness.sandbox.port % 65535 + 1
     for refs in (
-        ["../outside/secret.png"], ["http://169.254.169.254/latest/meta-data/"], ["data:image/png;base64,!"],
-        [f"http://127.0.0.1:{other_port}/x.png"], [f"http://127.1:{other_port}/"], [f"http://localhost:{other_port}/"],
+        ["../outside/secret.png"],
+        ["http://169.254.169.254/latest/meta-data/"],
+        ["data:image/png;base64,!"],
+        [f"http://127.0.0.1:{other_port}/x.png"],
+        [f"http://127.1:{other_port}/"],
+        [f"http://localhost:{other_port}/"],
     ):
         check_refused(harness, "edit_image", {"prompt": "x", "images": refs}, REF_SAYS)
     made = harness.call("generate_image", {"prompt": "still fine"})

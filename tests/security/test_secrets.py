@@ -16,10 +16,11 @@ from mcp.shared.exceptions import MCPError
 from PIL import Image
 
 from runapi_mcp.core.jobs import owner_id
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
+from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server import build_server
-from tests.server.helpers import make_settings
-from tests.transport.helpers import http_settings, mcp_client, serving
+from tests.support.environments import http_settings, server_settings
+from tests.support.mcp_http import mcp_client, serving
+from tests.support.sandboxes import sandbox_in_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +57,7 @@ def all_logs() -> Iterator[Everything]:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(SandboxConfig(latency=0.05, accepted_keys=frozenset({SECRET}))) as sb:
+    async with sandbox_in_loop(latency=0.05, accepted_keys=frozenset({SECRET})) as sb:
         yield sb
 
 
@@ -137,7 +138,7 @@ def assert_secret_nowhere(
 async def test_stdio_style_session_never_shows_the_server_key(
     tmp_path: Path, sandbox: RunningSandbox, all_logs: Everything, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    settings = make_settings(tmp_path, sandbox.url, RUNAPI_API_KEY=SECRET, RUNAPI_MCP_MAX_RETRIES="1")
+    settings = server_settings(tmp_path, sandbox.url, RUNAPI_API_KEY=SECRET, RUNAPI_MCP_MAX_RETRIES="1")
     async with Client(build_server(settings)) as client:
         shown = await full_session(client, sandbox, settings.working_dir)
     assert_secret_nowhere(SECRET, shown, all_logs, tmp_path, capfd)
@@ -146,11 +147,16 @@ async def test_stdio_style_session_never_shows_the_server_key(
 async def test_wrong_key_errors_do_not_echo_the_key(
     tmp_path: Path, sandbox: RunningSandbox, all_logs: Everything, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    settings = make_settings(tmp_path, sandbox.url, RUNAPI_API_KEY=WRONG)
+    settings = server_settings(tmp_path, sandbox.url, RUNAPI_API_KEY=WRONG)
     async with Client(build_server(settings)) as client:
-        shown = [dump(await client.call_tool(tool, args)) for tool, args in (
-            ("generate_image", {"prompt": "x"}), ("get_balance", {}), ("get_task", {"task_id": "abc"}),
-        )]
+        shown = [
+            dump(await client.call_tool(tool, args))
+            for tool, args in (
+                ("generate_image", {"prompt": "x"}),
+                ("get_balance", {}),
+                ("get_task", {"task_id": "abc"}),
+            )
+        ]
     assert all("401" in s for s in shown)
     assert_secret_nowhere(WRONG, shown, all_logs, tmp_path, capfd)
 

@@ -1,4 +1,4 @@
-"""An MCP server wired to a real sandbox over loopback HTTP, driven through an in-memory MCP client."""
+"""An MCP server wired to a real sandbox over loopback HTTP, driven through the SDK's in-memory client."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
+from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server import build_server
-from tests.server.helpers import ClientFactory, make_settings
+from tests.support.environments import server_settings
+from tests.support.in_memory import ClientFactory
+from tests.support.sandboxes import sandbox_in_loop
 
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(SandboxConfig(latency=0.05, balance_cents=10_000)) as sb:
+    async with sandbox_in_loop() as sb:
         yield sb
 
 
@@ -26,8 +28,7 @@ def connect(tmp_path: Path, sandbox: RunningSandbox) -> ClientFactory:
 
     @asynccontextmanager
     async def factory(**env: str) -> AsyncIterator[Client]:
-        settings = make_settings(tmp_path, sandbox.url, **env)
-        async with Client(build_server(settings)) as client:
+        async with Client(build_server(server_settings(tmp_path, sandbox.url, **env))) as client:
             yield client
 
     return factory

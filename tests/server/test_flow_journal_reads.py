@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from runapi_mcp.core.journal import Journal
-from tests.server.helpers import ClientFactory, text_of
+from tests.support.in_memory import ClientFactory
+from tests.support.mcp_http import text_of
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,8 @@ from bench.result_tokens import MAX_CONTEXT_TAX, MAX_ONE_IMAGE_RESULT, context_t
 from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server import build_server
 from runapi_mcp.server.client_profile import result_shape
-from tests.server.helpers import make_settings, text_of
+from tests.support.environments import server_settings
+from tests.support.mcp_http import text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +34,7 @@ UNKNOWN = Implementation(name="some-new-host", version="1.0")
 def as_client(tmp_path: Path, sandbox: RunningSandbox):
     @asynccontextmanager
     async def factory(info: Implementation | None, **env: str) -> AsyncIterator[Client]:
-        settings = make_settings(tmp_path, sandbox.url, **env)
+        settings = server_settings(tmp_path, sandbox.url, **env)
         kwargs = {"client_info": info} if info is not None else {}
         async with Client(build_server(settings), **kwargs) as client:
             yield client

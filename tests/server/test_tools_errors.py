@@ -9,9 +9,12 @@ import httpx2
 import pytest
 from mcp import Client
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
+from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server import build_server
-from tests.server.helpers import TEST_KEY, ClientFactory, make_settings, text_of
+from tests.support.environments import TEST_KEY, server_settings
+from tests.support.in_memory import ClientFactory
+from tests.support.mcp_http import text_of
+from tests.support.sandboxes import sandbox_in_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -49,8 +52,8 @@ async def test_missing_prompt_and_count_out_of_range_are_refused(connect: Client
 
 async def test_wrong_key_gives_401_message_with_next_step(tmp_path: Path) -> None:
     async with (
-        running_sandbox(SandboxConfig(latency=0.05, accepted_keys=frozenset({"the-right-key"}))) as sandbox,
-        Client(build_server(make_settings(tmp_path, sandbox.url))) as client,
+        sandbox_in_loop(latency=0.05, accepted_keys=frozenset({"the-right-key"})) as sandbox,
+        Client(build_server(server_settings(tmp_path, sandbox.url))) as client,
     ):
         result = await client.call_tool("generate_image", {"prompt": "x"})
     assert result.is_error
@@ -62,6 +65,7 @@ async def test_wrong_key_gives_401_message_with_next_step(tmp_path: Path) -> Non
 async def test_no_key_still_serves_pricing_and_list_but_generate_says_how_to_set_it(
     connect: ClientFactory,
 ) -> None:
+    """Without a key the free tools work, and the paid ones say how to set RUNAPI_API_KEY or use --sandbox."""
     async with connect(RUNAPI_API_KEY="") as client:
         pricing = await client.call_tool("get_pricing", {})
         listing = await client.call_tool("list_tasks", {})
@@ -74,9 +78,7 @@ async def test_no_key_still_serves_pricing_and_list_but_generate_says_how_to_set
         assert "RUNAPI_API_KEY" in text_of(result) and "--sandbox" in text_of(result)
 
 
-async def test_insufficient_balance_gives_402_and_no_charge(
-    connect: ClientFactory, sandbox: RunningSandbox
-) -> None:
+async def test_insufficient_balance_gives_402_and_no_charge(connect: ClientFactory, sandbox: RunningSandbox) -> None:
     sandbox.state.ledger.set_balance(5)
     async with connect() as client:
         result = await client.call_tool("generate_image", {"prompt": "x", "output_resolution": "4k"})
@@ -139,6 +141,7 @@ async def test_429_until_retries_run_out_says_to_wait_and_keeps_the_key(
 async def test_503_until_retries_run_out_names_the_key_to_retry_with_and_retry_succeeds_once(
     connect: ClientFactory, sandbox: RunningSandbox
 ) -> None:
+    """When retries run out the error names the idempotency key; a retry with it makes exactly one task."""
     await script_faults(sandbox, {"fault": "503", "method": "POST", "path": CREATE, "count": 3})
     async with connect() as client:
         failed = await client.call_tool("generate_image", {"prompt": "x", "idempotency_key": "svc-1"})
@@ -182,6 +185,7 @@ async def test_failed_task_is_an_error_that_says_it_was_not_billed(
 async def test_wait_budget_running_out_returns_task_id_and_get_task_finishes_it_later(
     connect: ClientFactory, sandbox: RunningSandbox
 ) -> None:
+    """A generate that outlives its wait returns the pending task and points at get_task, which finishes it later."""
     await script_faults(sandbox, {"fault": "slow;seconds=1.5", "method": "POST", "path": CREATE, "count": 1})
     async with connect(RUNAPI_MCP_WAIT_SECONDS="0.3") as client:
         first = await client.call_tool("generate_image", {"prompt": "slow one"})

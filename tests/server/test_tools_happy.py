@@ -6,77 +6,139 @@ import base64
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from mcp.types import BlobResourceContents, ImageContent, ResourceLink, TextResourceContents
+from mcp import Client
+from mcp.types import BlobResourceContents, CallToolResult, ImageContent, ResourceLink, TextResourceContents, Tool
 from PIL import Image
 
-from tests.server.helpers import ClientFactory, text_of
+from tests.support.in_memory import ClientFactory
+from tests.support.mcp_http import text_of
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_tool_list_has_six_tools_with_enums_titles_and_annotations(
-    connect: ClientFactory,
-) -> None:
+SIX_TOOLS = {"generate_image", "edit_image", "get_task", "list_tasks", "get_pricing", "get_balance"}
+
+
+async def listed_tools(connect: ClientFactory) -> tuple[dict[str, Tool], str]:
+    """The tools a fresh server lists, by name, and its instructions."""
     async with connect() as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        instructions = client.instructions or ""
-    assert set(tools) == {"generate_image", "edit_image", "get_task", "list_tasks", "get_pricing", "get_balance"}
+        return tools, client.instructions or ""
+
+
+async def test_tool_list_has_the_six_tools(connect: ClientFactory) -> None:
+    tools, _ = await listed_tools(connect)
+    assert set(tools) == SIX_TOOLS
+
+
+async def test_generate_schema_enumerates_ratios_resolutions_and_caps_count(connect: ClientFactory) -> None:
+    tools, _ = await listed_tools(connect)
     gen = tools["generate_image"].input_schema["properties"]
     ratio_enum = gen["aspect_ratio"]["enum"]
     assert "16:9" in ratio_enum and "21:9" in ratio_enum and len(ratio_enum) == 16
     assert gen["output_resolution"]["enum"] == ["1k", "2k", "4k"]
     assert gen["count"]["maximum"] == 4
+
+
+async def test_every_tool_has_a_title_description_and_annotations(connect: ClientFactory) -> None:
+    tools, _ = await listed_tools(connect)
     for tool in tools.values():
         assert tool.title and tool.description and tool.annotations is not None
-    assert tools["list_tasks"].annotations.read_only_hint is True
-    assert tools["list_tasks"].annotations.open_world_hint is False
+
+
+async def test_list_tasks_is_read_only_and_closed_world(connect: ClientFactory) -> None:
+    tools, _ = await listed_tools(connect)
+    annotations = tools["list_tasks"].annotations
+    assert annotations is not None
+    assert annotations.read_only_hint is True and annotations.open_world_hint is False
+
+
+async def test_generate_is_marked_not_read_only_not_destructive_with_an_output_schema(connect: ClientFactory) -> None:
+    tools, _ = await listed_tools(connect)
+    annotations = tools["generate_image"].annotations
+    assert annotations is not None
     # Left out means the protocol default (not read-only); paid tools must say they are not destructive.
-    assert not tools["generate_image"].annotations.read_only_hint
-    assert tools["generate_image"].annotations.destructive_hint is False
+    assert not annotations.read_only_hint
+    assert annotations.destructive_hint is False
     assert tools["generate_image"].output_schema is not None  # the SDK's own client: see test_result_shape_and_tokens
+
+
+async def test_instructions_introduce_the_server(connect: ClientFactory) -> None:
+    _, instructions = await listed_tools(connect)
     assert instructions.startswith("GPT Image 2 via RunAPI")
 
 
-async def test_generate_with_wait_saves_png_of_requested_size_with_preview_link_and_structured_content(
+FOX = {"prompt": "a red fox", "aspect_ratio": "16:9", "output_resolution": "1k"}
+
+
+async def generate_fox(client: Client) -> tuple[CallToolResult, dict[str, Any]]:
+    """A 16:9 1k generate that must succeed; returns the result and its one task."""
+    result = await client.call_tool("generate_image", FOX)
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    return result, result.structured_content["tasks"][0]
+
+
+async def test_generate_with_wait_saves_a_png_of_the_requested_size_in_the_project(
     connect: ClientFactory, tmp_path: Path
 ) -> None:
     async with connect() as client:
-        result = await client.call_tool(
-            "generate_image", {"prompt": "a red fox", "aspect_ratio": "16:9", "output_resolution": "1k"}
-        )
-        assert not result.is_error, text_of(result)
-        data = result.structured_content
-        assert data is not None
-        task = data["tasks"][0]
-        assert task["status"] == "completed" and task["task_id"]
-        image = task["images"][0]
-        path = Path(image["path"])
-        assert path.parent == tmp_path / "project" / "runapi-images"
-        with Image.open(path) as png:
-            assert png.format == "PNG"
-            width, height = png.size
-        assert abs(width / height - 16 / 9) < 0.02 and max(width, height) in range(960, 1100)
-        sidecar = json.loads(path.with_name(path.name + ".json").read_text())
-        assert sidecar["task_id"] == task["task_id"] and sidecar["prompt"] == "a red fox"
-        text = text_of(result)
-        assert task["task_id"] in text and "runapi-images/" in text and image["url"] in text
-        assert "Cost: $0.06" in text
-        previews = [c for c in result.content if isinstance(c, ImageContent)]
-        assert len(previews) == 1
-        preview = Image.open(io.BytesIO(base64.b64decode(previews[0].data)))
-        assert max(preview.size) == 512 and preview.format == "JPEG"
+        _, task = await generate_fox(client)
+    assert task["status"] == "completed" and task["task_id"]
+    path = Path(task["images"][0]["path"])
+    assert path.parent == tmp_path / "project" / "runapi-images"
+    with Image.open(path) as png:
+        assert png.format == "PNG"
+        width, height = png.size
+    assert abs(width / height - 16 / 9) < 0.02 and max(width, height) in range(960, 1100)
+
+
+async def test_generate_writes_a_sidecar_with_the_task_and_prompt(connect: ClientFactory) -> None:
+    async with connect() as client:
+        _, task = await generate_fox(client)
+    path = Path(task["images"][0]["path"])
+    sidecar = json.loads(path.with_name(path.name + ".json").read_text())
+    assert sidecar["task_id"] == task["task_id"] and sidecar["prompt"] == "a red fox"
+
+
+async def test_generate_text_names_the_task_the_file_the_url_and_the_cost(connect: ClientFactory) -> None:
+    async with connect() as client:
+        result, task = await generate_fox(client)
+    text = text_of(result)
+    assert task["task_id"] in text and "runapi-images/" in text and task["images"][0]["url"] in text
+    assert "Cost: $0.06" in text
+
+
+async def test_generate_returns_one_512px_jpeg_preview(connect: ClientFactory) -> None:
+    async with connect() as client:
+        result, _ = await generate_fox(client)
+    previews = [c for c in result.content if isinstance(c, ImageContent)]
+    assert len(previews) == 1
+    preview = Image.open(io.BytesIO(base64.b64decode(previews[0].data)))
+    assert max(preview.size) == 512 and preview.format == "JPEG"
+
+
+async def test_generate_links_the_image_resource_which_reads_back_the_saved_file(connect: ClientFactory) -> None:
+    async with connect() as client:
+        result, task = await generate_fox(client)
         links = [c for c in result.content if isinstance(c, ResourceLink)]
         image_uri = f"runapi://tasks/{task['task_id']}/images/0"
-        assert [str(link.uri) for link in links] == [image_uri]
         read = await client.read_resource(image_uri)
-        blob = read.contents[0]
-        assert isinstance(blob, BlobResourceContents)
-        assert base64.b64decode(blob.blob) == path.read_bytes()
+    assert [str(link.uri) for link in links] == [image_uri]
+    blob = read.contents[0]
+    assert isinstance(blob, BlobResourceContents)
+    assert base64.b64decode(blob.blob) == Path(task["images"][0]["path"]).read_bytes()
+
+
+async def test_task_resource_reads_the_completed_task_as_json(connect: ClientFactory) -> None:
+    async with connect() as client:
+        _, task = await generate_fox(client)
         task_json = await client.read_resource(f"runapi://tasks/{task['task_id']}")
-        assert isinstance(task_json.contents[0], TextResourceContents)
-        assert json.loads(task_json.contents[0].text)["status"] == "completed"
+    assert isinstance(task_json.contents[0], TextResourceContents)
+    assert json.loads(task_json.contents[0].text)["status"] == "completed"
 
 
 async def test_generate_count_four_makes_four_tasks_and_four_files(connect: ClientFactory) -> None:
@@ -92,6 +154,7 @@ async def test_generate_count_four_makes_four_tasks_and_four_files(connect: Clie
 async def test_generate_without_wait_returns_task_id_then_get_task_completes_and_downloads(
     connect: ClientFactory,
 ) -> None:
+    """wait=false returns the task id at once; get_task then completes the same task and saves its image."""
     async with connect() as client:
         started = await client.call_tool("generate_image", {"prompt": "later", "wait": False})
         task = started.structured_content["tasks"][0]

@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
+from runapi_mcp.sandbox import RunningSandbox
+from tests.support.sandboxes import sandbox_in_loop
 
 TENANT_A = "sk-tenant-a-5f1c0e77"
 TENANT_B = "sk-tenant-b-93d2aa10"
@@ -14,8 +15,5 @@ SERVER_KEY = "sk-server-side-0c4b8e21"
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
     """Accepts only the keys these tests hand out, so a request made with any other key fails loudly."""
-    config = SandboxConfig(
-        latency=0.05, balance_cents=10_000, accepted_keys=frozenset({TENANT_A, TENANT_B, SERVER_KEY})
-    )
-    async with running_sandbox(config) as sb:
+    async with sandbox_in_loop(accepted_keys=frozenset({TENANT_A, TENANT_B, SERVER_KEY})) as sb:
         yield sb

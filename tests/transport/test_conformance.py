@@ -18,10 +18,15 @@ import anyio
 import pytest
 
 from runapi_mcp.sandbox import RunningSandbox
-from tests.transport.helpers import http_settings, serving
+from tests.support.environments import http_settings
+from tests.support.mcp_http import serving
 
 SCENARIOS = (
-    "server-initialize", "tools-list", "dns-rebinding-protection", "server-stateless", "http-header-validation",
+    "server-initialize",
+    "tools-list",
+    "dns-rebinding-protection",
+    "server-stateless",
+    "http-header-validation",
 )
 MIN_NODE_MAJOR = 22
 SCENARIO_TIMEOUT_SECONDS = 120

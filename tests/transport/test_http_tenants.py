@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
 from runapi_mcp.sandbox import RunningSandbox
-from tests.server.helpers import text_of
+from tests.support.environments import http_settings
+from tests.support.mcp_http import INITIALIZE, MCP_HEADERS, in_process_http, mcp_client, serving, text_of
 from tests.transport.conftest import TENANT_A, TENANT_B
-from tests.transport.helpers import INITIALIZE, MCP_HEADERS, http_settings, mcp_client, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -26,23 +25,27 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+@pytest.mark.parametrize("authorization", [None, "Basic x", "Bearer"], ids=["missing", "basic", "empty-bearer"])
 async def test_request_without_a_bearer_key_is_refused_before_mcp_sees_it(
-    tmp_path: Path, sandbox: RunningSandbox
+    tmp_path: Path, sandbox: RunningSandbox, authorization: str | None
 ) -> None:
-    async with serving(per_request(tmp_path, sandbox)) as url, httpx2.AsyncClient() as http:
-        missing = await http.post(f"{url}/mcp", json=INITIALIZE, headers=MCP_HEADERS)
-        basic = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Basic x"})
-        empty = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer"})
-        health = await http.get(f"{url}/healthz")
-    for response in (missing, basic, empty):
-        assert response.status_code == 401
-        assert response.headers["www-authenticate"].startswith("Bearer")
-        assert "RunAPI key" in response.json()["message"]
-        assert "mcp-session-id" not in response.headers
+    extra = {} if authorization is None else {"Authorization": authorization}
+    async with in_process_http(per_request(tmp_path, sandbox)) as http:
+        response = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **extra})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "RunAPI key" in response.json()["message"]
+    assert "mcp-session-id" not in response.headers
+
+
+async def test_health_check_needs_no_key(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    async with in_process_http(per_request(tmp_path, sandbox)) as http:
+        health = await http.get("/healthz")
     assert health.status_code == 200
 
 
 async def test_each_request_spends_its_own_key(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    """Two tenants' calls succeed on their own keys; a stranger's key reaches RunAPI and is refused there."""
     async with serving(per_request(tmp_path, sandbox)) as url:
         async with mcp_client(url, bearer(TENANT_A)) as a, mcp_client(url, bearer(TENANT_B)) as b:
             made_a = await a.call_tool("generate_image", {"prompt": "tenant a"})
@@ -60,6 +63,7 @@ async def test_each_request_spends_its_own_key(tmp_path: Path, sandbox: RunningS
 async def test_one_tenant_cannot_read_another_tenants_tasks_images_or_files(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
+    """Tenant B reaches tenant A's task by no route: listing, get_task, task:/path/file: sources, resources."""
     async with serving(per_request(tmp_path, sandbox)) as url:
         async with mcp_client(url, bearer(TENANT_A)) as a:
             made = await a.call_tool("generate_image", {"prompt": "a private drawing"})
@@ -87,14 +91,15 @@ async def test_one_tenant_cannot_read_another_tenants_tasks_images_or_files(
 
 
 async def test_a_session_answers_only_to_the_key_that_opened_it(tmp_path: Path, sandbox: RunningSandbox) -> None:
-    async with serving(per_request(tmp_path, sandbox)) as url, httpx2.AsyncClient() as http:
-        opened = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **bearer(TENANT_A)})
+    """Another key presenting a session's id is told it does not exist, on POST and on the event stream."""
+    async with in_process_http(per_request(tmp_path, sandbox)) as http:
+        opened = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **bearer(TENANT_A)})
         session = opened.headers["mcp-session-id"]
         listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
         with_session = {**MCP_HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18"}
-        hijack = await http.post(f"{url}/mcp", json=listing, headers={**with_session, **bearer(TENANT_B)})
-        stream = await http.get(f"{url}/mcp", headers={**with_session, **bearer(TENANT_B)})
-        owner = await http.post(f"{url}/mcp", json=listing, headers={**with_session, **bearer(TENANT_A)})
+        hijack = await http.post("/mcp", json=listing, headers={**with_session, **bearer(TENANT_B)})
+        stream = await http.get("/mcp", headers={**with_session, **bearer(TENANT_B)})
+        owner = await http.post("/mcp", json=listing, headers={**with_session, **bearer(TENANT_A)})
     assert opened.status_code == 200
     assert hijack.status_code == 404 and stream.status_code == 404
     assert owner.status_code == 200 and "generate_image" in owner.text

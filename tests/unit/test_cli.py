@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import socket
 import subprocess
 import sys
@@ -16,15 +15,16 @@ from pathlib import Path
 import pytest
 
 from runapi_mcp import cli
+from tests.support.environments import child_env
+from tests.support.processes import server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "RUNAPI_MCP_STATE_DIR": str(tmp_path / "s")}
     return subprocess.run(
-        [sys.executable, "-m", "runapi_mcp", *args],
-        env={**base, **env},
+        server_command(*args),
+        env=child_env(tmp_path, HOME=str(tmp_path), RUNAPI_MCP_STATE_DIR=str(tmp_path / "s"), **env),
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,

@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.support.environments import child_env, project_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 PIP_QUIET = ["-q", "--disable-pip-version-check", "--no-input"]
 
 
 def init(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
-    project = tmp_path / "project"
-    project.mkdir(exist_ok=True)
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path / "home")}
+    project = project_dir(tmp_path)
+    env = child_env(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "runapi_mcp", "init", "claude", "--project-dir", str(project), *args],
         env=env,

@@ -20,21 +20,37 @@ def test_package_version_matches_pyproject() -> None:
     assert runapi_mcp.__version__ == project["version"]
 
 
-def test_version_flag_and_module_entry_point_print_the_version() -> None:
-    for command in (["runapi-mcp", "--version"], [sys.executable, "-m", "runapi_mcp", "--version"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
-        assert done.stdout.strip() == f"runapi-mcp {runapi_mcp.__version__}"
+@pytest.mark.parametrize(
+    "command",
+    [["runapi-mcp", "--version"], [sys.executable, "-m", "runapi_mcp", "--version"]],
+    ids=["console-script", "module"],
+)
+def test_version_flag_prints_the_version(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == f"runapi-mcp {runapi_mcp.__version__}"
 
 
-def test_env_key_wins_over_config_file_and_is_never_printed(tmp_path: Path) -> None:
+def write_config_file(tmp_path: Path) -> dict[str, str]:
+    """A config file with a key and a base URL; returns the environment that points at it."""
     config = tmp_path / "xdg" / "runapi" / "config.json"
     config.parent.mkdir(parents=True)
     config.write_text('{"apiKey": "sk-from-file", "baseUrl": "http://127.0.0.1:9/"}')
-    from_file = Settings.load(env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    return {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+
+def test_config_file_gives_the_key_and_base_url_and_says_where_the_key_came_from(tmp_path: Path) -> None:
+    from_file = Settings.load(env=write_config_file(tmp_path))
     assert from_file.api_key is not None and from_file.api_key.get_secret_value() == "sk-from-file"
     assert from_file.base_url == "http://127.0.0.1:9" and "apiKey" in (from_file.api_key_source or "")
-    from_env = Settings.load(env={"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "RUNAPI_API_KEY": "sk-env"})
+
+
+def test_env_key_wins_over_config_file(tmp_path: Path) -> None:
+    from_env = Settings.load(env={**write_config_file(tmp_path), "RUNAPI_API_KEY": "sk-env"})
     assert from_env.api_key is not None and from_env.api_key.get_secret_value() == "sk-env"
+
+
+def test_settings_never_print_the_key(tmp_path: Path) -> None:
+    from_env = Settings.load(env={**write_config_file(tmp_path), "RUNAPI_API_KEY": "sk-env"})
     assert "sk-env" not in repr(from_env) and "sk-env" not in str(from_env.model_dump())
 
 
@@ -54,8 +70,12 @@ def test_bad_settings_are_refused_with_the_variable_and_what_it_accepts(name: st
 
 def test_bad_setting_at_start_up_is_one_line_and_exit_2_not_a_traceback() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "runapi_mcp"], env={"RUNAPI_MCP_WAIT_SECONDS": "soon", "PATH": "/usr/bin"},
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "runapi_mcp"],
+        env={"RUNAPI_MCP_WAIT_SECONDS": "soon", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert "RUNAPI_MCP_WAIT_SECONDS" in done.stderr and "Traceback" not in done.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import httpx2
@@ -13,13 +12,8 @@ from runapi_mcp.core.download import download_to
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.server import build_server
 from runapi_mcp.urls import display_url, is_loopback_host
-from tests.server.helpers import make_settings, text_of
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.environments import refused_port, server_settings
+from tests.support.mcp_http import text_of
 
 
 @pytest.mark.parametrize(
@@ -62,8 +56,8 @@ def test_is_loopback_host(host: str, loopback: bool) -> None:
 
 @pytest.mark.anyio
 async def test_could_not_reach_names_the_base_url_with_its_port_and_without_its_credentials(tmp_path: Path) -> None:
-    port = closed_port()
-    settings = make_settings(tmp_path, f"http://me:hunter2@127.0.0.1:{port}/gateway", RUNAPI_MCP_MAX_RETRIES="0")
+    port = refused_port()
+    settings = server_settings(tmp_path, f"http://me:hunter2@127.0.0.1:{port}/gateway", RUNAPI_MCP_MAX_RETRIES="0")
     async with Client(build_server(settings)) as client:
         result = await client.call_tool("get_balance", {})
     text = text_of(result)
@@ -73,7 +67,7 @@ async def test_could_not_reach_names_the_base_url_with_its_port_and_without_its_
 
 @pytest.mark.anyio
 async def test_a_failed_download_names_the_url_with_its_port_and_without_its_signature(tmp_path: Path) -> None:
-    port = closed_port()
+    port = refused_port()
     url = f"http://127.0.0.1:{port}/results/img.png?signature=sig-secret"
     async with httpx2.AsyncClient() as http:
         with pytest.raises(CoreError) as caught:
