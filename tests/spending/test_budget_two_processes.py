@@ -11,9 +11,11 @@ import anyio
 import pytest
 from mcp import Client
 
-from runapi_mcp.sandbox import SandboxConfig, SandboxThread
-from tests.reliability.helpers import child_env, server_process
-from tests.server.helpers import text_of
+from runapi_mcp.sandbox import SandboxThread
+from tests.support.environments import server_process_env
+from tests.support.mcp_http import text_of
+from tests.support.processes import http_server_process
+from tests.support.sandboxes import sandbox_on_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -24,7 +26,7 @@ AFFORDABLE = 5  # of the 8 calls
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxThread]:
-    with SandboxThread(SandboxConfig(latency=0.3, balance_cents=100_000)) as sb:
+    with sandbox_on_thread(latency=0.3, balance_cents=100_000) as sb:
         yield sb
 
 
@@ -37,19 +39,24 @@ async def test_eight_calls_racing_from_two_servers_never_pass_the_shared_daily_b
     tmp_path: Path, sandbox: SandboxThread, database_url: str | None
 ) -> None:
     shared = {"RUNAPI_MCP_DATABASE_URL": database_url} if database_url else {}
-    env = child_env(
+    env = server_process_env(
         tmp_path,
-        RUNAPI_BASE_URL=sandbox.url,
+        sandbox.url,
         RUNAPI_API_KEY="sk-two-servers-budget",
         RUNAPI_MCP_STATE_DIR=str(tmp_path / "shared-state"),
         RUNAPI_MCP_DAILY_BUDGET=f"{AFFORDABLE * PRICE_CENTS / 100:.2f}",
         RUNAPI_MCP_POLL_INITIAL_SECONDS="0.02",
         RUNAPI_MCP_POLL_MAX_SECONDS="0.1",
         RUNAPI_MCP_PREVIEW="off",
+        RUNAPI_MCP_WAIT_SECONDS="",
+        RUNAPI_MCP_MAX_RETRIES="",
         **shared,
     )
     texts: dict[str, tuple[bool, str]] = {}
-    with server_process(tmp_path, "left", env) as (left, _), server_process(tmp_path, "right", env) as (right, _):
+    with (
+        http_server_process(tmp_path, env, name="left") as (left, _),
+        http_server_process(tmp_path, env, name="right") as (right, _),
+    ):
         clients: list[Client] = []
         async with (
             Client(f"{left}/mcp", read_timeout_seconds=60) as a,

@@ -12,9 +12,11 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
+from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server import build_server
-from tests.server.helpers import make_settings, text_of
+from tests.support.environments import server_settings as make_settings
+from tests.support.mcp_http import text_of
+from tests.support.sandboxes import sandbox_in_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +28,7 @@ FOUR_AT_4K = {"prompt": "a lighthouse", "count": 4, "output_resolution": "4k"}  
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(SandboxConfig(latency=0.05, balance_cents=10_000)) as sb:
+    async with sandbox_in_loop() as sb:
         yield sb
 
 

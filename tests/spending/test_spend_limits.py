@@ -9,18 +9,20 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from runapi_mcp.sandbox import RunningSandbox, SandboxConfig, running_sandbox
+from runapi_mcp.sandbox import RunningSandbox
 from runapi_mcp.server import build_server
 from runapi_mcp.settings import Settings, SettingsError
-from tests.server.helpers import make_settings, text_of
 from tests.server.test_tools_errors import CREATE, script_faults
+from tests.support.environments import server_settings as make_settings
+from tests.support.mcp_http import text_of
+from tests.support.sandboxes import sandbox_in_loop
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(SandboxConfig(latency=0.05, balance_cents=10_000)) as sb:
+    async with sandbox_in_loop() as sb:
         yield sb
 
 
