@@ -52,6 +52,9 @@ class ResultSaver:
             )
         except (CoreError, OSError) as exc:
             return SavedImage(record, save_error=str(exc))
+        except Exception as exc:  # the task is paid for: an unforeseen failure here still only loses the file
+            log.exception("saving image %d of %s failed", index, task_id)
+            return SavedImage(record, save_error=f"it could not be saved ({type(exc).__name__})")
         record = record.model_copy(
             update={
                 "path": str(saved.path), "width": saved.width, "height": saved.height, "size_bytes": saved.bytes,
@@ -75,6 +78,8 @@ class ResultSaver:
             await anyio.to_thread.run_sync(write_sidecar, Path(str(record.path)), sidecar)
         except OSError as exc:
             log.warning("the sidecar of %s could not be written: %s", record.path, exc.strerror or exc)
+        except Exception:  # the sidecar is a convenience copy of what the journal holds
+            log.exception("the sidecar of %s could not be written", record.path)
 
     async def _preview(self, path: Path) -> Preview | None:
         if self._config.preview_max_side <= 0:
@@ -83,6 +88,9 @@ class ResultSaver:
             return await make_preview_async(path, self._config.preview_max_side)
         except (CoreError, OSError) as exc:
             log.warning("no preview of %s: %s", path, exc)
+            return None
+        except Exception as exc:  # Pillow fails damaged data in more ways than it documents (AssertionError...)
+            log.warning("no preview of %s: %s", path, type(exc).__name__)
             return None
 
 
