@@ -20,7 +20,7 @@ from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.create import Created, TaskCreator
 from runapi_mcp.core.errors import CoreError, InputError
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
-from runapi_mcp.core.follow import TaskFollower, pending
+from runapi_mcp.core.follow import TaskFollower, pending, unfinished
 from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.journal import LOCAL_OWNER, Journal, SourceRef, TaskParams, TaskRow, TaskState, stored_reference
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
@@ -112,7 +112,11 @@ class ImageService:
         if not isinstance(created, Created):
             return created
         if wait or created.replayed:
-            outcome = await self._follower.follow(created.run, deadline, tracker, fetch_first=created.replayed)
+            try:
+                outcome = await self._follower.follow(created.run, deadline, tracker, fetch_first=created.replayed)
+            except (RunAPIError, CoreError) as exc:
+                # The task exists (and may be charged): whatever failed after the create, report it by its id.
+                outcome = unfinished(created.run, exc)
         else:
             outcome = pending(created.run)
         return replace(outcome, replayed=created.replayed)

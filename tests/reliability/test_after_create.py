@@ -151,3 +151,21 @@ async def test_the_hint_of_a_count_4_call_names_the_callers_key_with_its_hash(
         tasks = structured(second)["tasks"]
         assert [t["status"] for t in tasks] == ["completed"] * 4, text_of(second)
     assert charged_tasks(sandbox) == 4 >= made
+
+
+@pytest.mark.parametrize("count", [1, 4])
+async def test_a_failure_after_the_create_reports_the_task_by_its_id_never_as_rejected(
+    tmp_path: Path, sandbox: RunningSandbox, count: int
+) -> None:
+    await queue(sandbox, "400", path="/api/v1/gpt_image_2/*/*", method="GET")
+    settings = make_settings(tmp_path, sandbox.url)
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a fox", "count": count})
+        tasks = structured(result)["tasks"]
+        assert all(t["task_id"] for t in tasks), tasks
+        assert "rejected" not in [t["status"] for t in tasks]
+        stuck = [t for t in tasks if t["status"] != "completed"]
+        assert len(stuck) == 1 and _TASK.search(text_of(result)), text_of(result)
+        again = await client.call_tool("get_task", {"task_id": stuck[0]["task_id"]})
+        assert structured(again)["tasks"][0]["status"] == "completed", text_of(again)
+    assert charged_tasks(sandbox) == count
