@@ -22,6 +22,7 @@ from runapi_mcp.server.deps import AppContext, CallWorkspace, FreeService, PaidS
 from runapi_mcp.server.errors import explain
 from runapi_mcp.server.results import ImageJobResult, build_result
 from runapi_mcp.server.state import AppState
+from runapi_mcp.text import shorten
 
 Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
 Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
@@ -124,7 +125,8 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         lines: list[str] = []
         for e in entries:
             files = ", ".join(i.path for i in e.images if i.path) or "no files saved"
-            prompt = e.params.prompt[:60]
+            # One line per task whatever the prompt holds: a line break in it must not forge another entry.
+            prompt = shorten(e.params.prompt, 60).replace('"', "'")
             tid = e.task_id or f"(no id; idempotency_key {e.idempotency_key})"
             lines.append(f"{tid} {e.action} {e.status} \"{prompt}\" {files}")
         return "\n".join(lines)
