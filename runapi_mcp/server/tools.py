@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -181,7 +182,16 @@ async def _answer(ctx: AppContext, flow: Callable[[], Awaitable[JobOutcome]], wo
     if job.all_failed:
         # Nothing usable came back: an error result the agent cannot mistake for success.
         return CallToolResult(content=[TextContent(type="text", text=failure_text(job, state))], is_error=True)
-    return build_result(job, working_dir=working_dir, structured=True)
+    return build_result(explained(job, state), working_dir=working_dir, structured=True)
+
+
+def explained(job: JobOutcome, state: AppState) -> JobOutcome:
+    """Each refused task's error in the server's own words (a 402 mid-batch says what to do, not RunAPI's text)."""
+    base_url = state.settings.base_url
+    tasks = tuple(
+        replace(t, error=explain(t.cause, base_url=base_url)) if t.cause is not None else t for t in job.tasks
+    )
+    return replace(job, tasks=tasks)
 
 
 def failure_text(job: JobOutcome, state: AppState) -> str:
@@ -192,10 +202,10 @@ def failure_text(job: JobOutcome, state: AppState) -> str:
     lines: list[str] = []
     for t in job.tasks:
         why = explain(t.cause, base_url=base_url) if t.cause is not None else (t.error or "no detail")
-        lines.append(f"Task {t.task_id or '(none)'} {t.status}: {why.rstrip('.')}.")
+        lines.append(f"Task {t.task_id or '(none)'} {t.status}: {why.rstrip('. ')}.")
     if any(t.status == "failed" for t in job.tasks):
         lines.append("Failed generations are not billed; adjust the prompt and try again.")
-    lines.extend(f"Next: {t.next_hint}." for t in job.tasks if t.next_hint)
+    lines.extend(f"Next: {t.next_hint.rstrip('. ')}." for t in job.tasks if t.next_hint)
     return " ".join(lines)
 
 
