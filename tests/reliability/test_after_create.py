@@ -56,7 +56,9 @@ def journal_rows(tmp_path: Path) -> list[tuple[str, str | None, str, str]]:
     import sqlite3
 
     with sqlite3.connect(tmp_path / "state" / "journal.sqlite3") as db:
-        return db.execute("SELECT idempotency_key, task_id, status, images FROM tasks ORDER BY idempotency_key").fetchall()
+        return db.execute(
+            "SELECT idempotency_key, task_id, status, images FROM tasks ORDER BY idempotency_key"
+        ).fetchall()
 
 
 def image_files(tmp_path: Path) -> list[Path]:

@@ -27,7 +27,9 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
         yield sb
 
 
-async def queue(sandbox: RunningSandbox, *specs: str, method: str = "POST", path: str = "/api/v1/gpt_image_2/*") -> None:
+async def queue(
+    sandbox: RunningSandbox, *specs: str, method: str = "POST", path: str = "/api/v1/gpt_image_2/*"
+) -> None:
     async with httpx2.AsyncClient() as http:
         body = {"faults": [{"fault": spec, "method": method, "path": path, "count": 1} for spec in specs]}
         (await http.post(f"{sandbox.url}/_sandbox/faults", json=body)).raise_for_status()

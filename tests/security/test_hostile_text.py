@@ -35,7 +35,9 @@ async def queue_create_fault(sandbox: RunningSandbox, spec: str) -> None:
 async def test_a_key_echoed_in_a_failed_tasks_error_is_redacted_everywhere(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
-    await queue_create_fault(sandbox, "fail-task;message=" + quote(f"invalid credential Bearer {TEST_KEY} / {TEST_KEY}"))
+    await queue_create_fault(
+        sandbox, "fail-task;message=" + quote(f"invalid credential Bearer {TEST_KEY} / {TEST_KEY}")
+    )
     async with Client(build_server(make_settings(tmp_path, sandbox.url))) as client:
         result = await client.call_tool("generate_image", {"prompt": "a fox"})
         listed = await client.call_tool("list_tasks", {})
