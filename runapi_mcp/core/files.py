@@ -6,15 +6,53 @@ cannot leave a half-written file or overwrite one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class EscapedRootError(OSError):
+    """A path below a root went through a symlink when it was opened (it was checked without one)."""
+
+
+def open_beneath(root: Path, path: Path, flags: int, mode: int = 0o644) -> int:
+    """Open `path` (resolved, inside `root`) one component at a time from a descriptor of `root`, refusing
+    a symlink at every step, so a folder swapped for a symlink after the checks cannot lead outside `root`.
+    `flags` apply to the last component (O_NOFOLLOW is added); returns its descriptor. Blocking.
+    """
+    parts = path.relative_to(root).parts
+    current = os.open(root, _DIR_FLAGS & ~_NOFOLLOW)  # the root itself is the trusted anchor
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                fd = os.open(part, (flags | _NOFOLLOW) if last else _DIR_FLAGS, mode, dir_fd=current)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(os.path.join(root, *parts[: i + 1])):
+                    raise EscapedRootError(errno.ELOOP, f"{part} became a symbolic link") from None
+                raise
+            os.close(current)
+            current = fd
+        return current  # `path` == `root`: the root's own descriptor
+    except BaseException:
+        os.close(current)
+        raise
+
+
+def root_of(path: Path, roots: Sequence[Path]) -> Path | None:
+    """The deepest of `roots` (resolved) that holds `path` (resolved)."""
+    holding = [root for root in roots if path == root or path.is_relative_to(root)]
+    return max(holding, key=lambda root: len(root.parts)) if holding else None
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
