@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from pathlib import Path
 
 import anyio
@@ -30,6 +31,17 @@ DOWNLOAD_TIMEOUT_FACTOR = 2
 URL_LIFETIME_SECONDS = 7 * 24 * 3600
 
 
+# One save per result image at a time in this process: concurrent follows of one task (two get_task calls,
+# a generate replay beside a get_task) wait for the first and reuse its file instead of saving a copy.
+class _ImageSave:
+    def __init__(self) -> None:
+        self.lock = anyio.Lock()
+        self.record: ImageRecord | None = None  # what the first save made, before the journal has it
+
+
+_SAVING: weakref.WeakValueDictionary[tuple[str, int], _ImageSave] = weakref.WeakValueDictionary()
+
+
 class ResultSaver:
     def __init__(self, http: httpx2.AsyncClient, config: CoreConfig, *, allow_hosts: tuple[str, ...], sandbox: bool):
         self._http = http
@@ -39,6 +51,24 @@ class ResultSaver:
 
     async def save(self, run: TaskRun, task_id: str, index: int, url: str | None, cost: Cost) -> SavedImage:
         """One result image, saved into the run's folder when it can be; never raises for a failed save."""
+        entry = _SAVING.setdefault((task_id, index), _ImageSave())
+        async with entry.lock:
+            saved = await self._saved_before(entry.record)
+            if saved is not None:
+                return SavedImage(saved, preview=await self._preview(Path(str(saved.path))))
+            image = await self._save(run, task_id, index, url, cost)
+            if image.path is not None:
+                entry.record = image.record
+            return image
+
+    @staticmethod
+    async def _saved_before(just_saved: ImageRecord | None) -> ImageRecord | None:
+        """The image as a concurrent follow saved it a moment ago (the journal has it only once all are saved)."""
+        if just_saved is not None and just_saved.path and await anyio.Path(just_saved.path).is_file():
+            return just_saved
+        return None
+
+    async def _save(self, run: TaskRun, task_id: str, index: int, url: str | None, cost: Cost) -> SavedImage:
         record = ImageRecord(index=index, url=url, url_expires_at=_iso(time.time() + URL_LIFETIME_SECONDS))
         if url is None:
             return SavedImage(record, save_error="RunAPI gave no URL for it")

@@ -95,3 +95,25 @@ async def test_sixteen_copies_of_one_file_upload_once(tmp_path: Path, sandbox: R
         uploads = sandbox.state.requests["other"] - before
     assert not one.is_error and not many.is_error, (text_of(one), text_of(many))
     assert per_upload > 0 and uploads == per_upload
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(60)
+async def test_concurrent_follows_of_one_task_save_one_file(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    import anyio
+
+    settings = make_settings(tmp_path, sandbox.url)
+    async with Client(build_server(settings)) as client:
+        made = await client.call_tool("generate_image", {"prompt": "a fox", "wait": False})
+        task_id = made.structured_content["tasks"][0]["task_id"]  # pyright: ignore[reportOptionalSubscript]
+        results: list[Any] = []
+
+        async def follow() -> None:
+            results.append(await client.call_tool("get_task", {"task_id": task_id, "wait": True}))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(follow)
+    assert all(not r.is_error for r in results), [text_of(r) for r in results]
+    files = [p for p in (tmp_path / "project").rglob("*.png")]
+    assert len(files) == 1, files
