@@ -15,6 +15,7 @@ from pydantic import Field
 from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.jobs import ImageJob
+from runapi_mcp.core.journal import MAY_EXIST_WITHOUT_ID
 from runapi_mcp.core.progress import ProgressFn
 from runapi_mcp.core.types import JobOutcome
 from runapi_mcp.runapi.errors import RunAPIError
@@ -102,7 +103,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         ctx: AppContext,
         service: PaidService,
         workspace: CallWorkspace,
-        task_id: Annotated[str, Field(min_length=1, max_length=100, description="From an earlier result.")],
+        task_id: Annotated[str, Field(min_length=1, max_length=512, description="From an earlier result.")],
         wait: Annotated[bool, Field(description="Wait up to ~50 s.")] = False,
     ) -> ImageResult:
         """Status and results of a task; saves its images once done. Continue unfinished tasks with it."""
@@ -129,7 +130,11 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
             # One line per task whatever the prompt holds: a line break in it must not forge another entry.
             prompt = shorten(e.params.prompt, 60).replace('"', "'")
             tid = e.task_id or f"(no id; idempotency_key {e.idempotency_key})"
-            lines.append(f"{tid} {e.action} {e.status} \"{prompt}\" {files}")
+            line = f"{tid} {e.action} {e.status} \"{prompt}\" {files}"
+            if e.task_id is None and e.status in MAY_EXIST_WITHOUT_ID:
+                # A create cut off before its answer (a killed process): the key finds the task, or makes it once.
+                line += f"; next: get_task with task_id '{e.idempotency_key}' (resends the create, never pays twice)"
+            lines.append(line)
         return "\n".join(lines)
 
     async def get_pricing(
