@@ -117,3 +117,28 @@ async def test_concurrent_follows_of_one_task_save_one_file(tmp_path: Path, sand
     assert all(not r.is_error for r in results), [text_of(r) for r in results]
     files = [p for p in (tmp_path / "project").rglob("*.png")]
     assert len(files) == 1, files
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(60)
+async def test_an_output_folder_swapped_for_a_symlink_after_the_check_receives_nothing_outside(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runapi_mcp.core.service as service
+
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    real_resolve = service.resolve_output_dir
+
+    def resolve_then_swap(*args: Any, **kwargs: Any) -> Any:
+        folder = real_resolve(*args, **kwargs)
+        (project / "out").rename(project / "out-moved")
+        (project / "out").symlink_to(outside)
+        return folder
+
+    monkeypatch.setattr(service, "resolve_output_dir", resolve_then_swap)
+    async with Client(build_server(make_settings(tmp_path, sandbox.url))) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a fox", "output_dir": "out/sub"})
+    assert list((outside / "sub").iterdir()) == [], "a result was written outside the project"
+    task = result.structured_content["tasks"][0]  # pyright: ignore[reportOptionalSubscript]
+    assert task["task_id"], text_of(result)
