@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -48,6 +49,15 @@ def open_beneath(root: Path, path: Path, flags: int, mode: int = 0o644) -> int:
     except BaseException:
         os.close(current)
         raise
+
+
+def read_beneath(anchor: Path, path: Path) -> bytes:
+    """The bytes of the regular file `path` under `anchor`, opened with no symlink at any step. Blocking."""
+    fd = open_beneath(anchor, path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"{path.name} is not a regular file")
+        return fh.read()
 
 
 def root_of(path: Path, roots: Sequence[Path]) -> Path | None:

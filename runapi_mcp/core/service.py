@@ -6,6 +6,7 @@ A job becomes one `TaskRun` per task, built once from the call and the journal's
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import replace
@@ -19,6 +20,7 @@ from runapi_mcp.core.concurrency import gather_settled
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.create import Created, TaskCreator
 from runapi_mcp.core.errors import CoreError, InputError
+from runapi_mcp.core.files import read_beneath
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
 from runapi_mcp.core.follow import TaskFollower, pending, unfinished
 from runapi_mcp.core.jobs import ImageJob
@@ -212,9 +214,10 @@ class ImageService:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is None or not 0 <= index < len(entry.images):
             raise InputError(f"No image {index} for task '{task_id}'. Call get_task to fetch the task first.")
-        path = entry.images[index].path
-        if path and await anyio.Path(path).is_file():
-            return await anyio.Path(path).read_bytes()
+        path, folder = entry.images[index].path, _row_folder(entry)
+        if path and folder is not None and Path(path).parent == folder:
+            with contextlib.suppress(OSError):  # gone, or its folder swapped for a symlink: not served
+                return await anyio.to_thread.run_sync(read_beneath, folder, Path(path))
         raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
 
     def _deadline(self, wait: bool) -> float:

@@ -142,3 +142,25 @@ async def test_an_output_folder_swapped_for_a_symlink_after_the_check_receives_n
     assert list((outside / "sub").iterdir()) == [], "a result was written outside the project"
     task = result.structured_content["tasks"][0]  # pyright: ignore[reportOptionalSubscript]
     assert task["task_id"], text_of(result)
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(60)
+async def test_a_saved_result_swapped_for_a_symlink_is_not_served_by_resources_read(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the secret")
+    async with Client(build_server(make_settings(tmp_path, sandbox.url))) as client:
+        made = await client.call_tool("generate_image", {"prompt": "a fox"})
+        task = made.structured_content["tasks"][0]  # pyright: ignore[reportOptionalSubscript]
+        saved = Path(task["images"][0]["path"])
+        saved.unlink()
+        saved.symlink_to(secret)
+        try:
+            read = await client.read_resource(f"runapi://tasks/{task['task_id']}/images/0")
+        except MCPError:
+            return
+    assert "the secret" not in str(read) and "dGhlIHNlY3JldA" not in str(read)
