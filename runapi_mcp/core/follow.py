@@ -42,7 +42,7 @@ class TaskFollower:
             return await self._poller.get_task(run.action, task_id)
 
         async def on_poll(status: TaskStatus | None, polls: int) -> None:
-            await tracker.update(task_id, status)
+            await tracker.update(task_id, status, run.idempotency_key)
 
         result = await poll_until_done(
             fetch, schedule=self._schedule, deadline=deadline, on_poll=on_poll, fetch_first=fetch_first

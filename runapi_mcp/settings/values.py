@@ -21,6 +21,20 @@ _FALSE = ("0", "false", "no", "off")
 LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 
 
+def boolean_or_auto(value: Any) -> Any:
+    """true, false, or auto (the server decides per client)."""
+    if not isinstance(value, str):
+        return value
+    word = value.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise field_error(f"must be auto, true or false, not {value!r}")
+
+
 def boolean(value: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -147,3 +161,13 @@ def database_url(value: Any) -> Any:
     if not isinstance(text, str) or not text.strip().lower().startswith(("postgresql://", "postgres://")):
         raise field_error("must be a postgresql:// URL such as postgresql://user:password@host/db")
     return SecretStr(text.strip())
+
+
+def state_keys(value: Any) -> Any:
+    """Comma-separated secrets of 32+ characters each (what the SDK's request-state codec requires)."""
+    if not isinstance(value, str):
+        return value
+    keys = _words(value)
+    if any(len(key.encode()) < 32 for key in keys):
+        raise field_error("takes comma-separated secrets of 32+ characters each")
+    return tuple(SecretStr(key) for key in keys)
