@@ -61,9 +61,12 @@ async def test_an_accepted_key_is_asked_about_once_and_then_works(tmp_path: Path
         serving(per_request(tmp_path, sandbox)) as url,
         mcp_client(url, {"Authorization": f"Bearer {TENANT_A}"}) as a,
     ):
+        before = sandbox.state.requests["other"]  # GET /me is one of these; a create is not
         first = await a.call_tool("generate_image", {"prompt": "a fox", "wait": False})
         second = await a.call_tool("generate_image", {"prompt": "a hen", "wait": False})
+        asked = sandbox.state.requests["other"] - before
     assert not first.is_error and not second.is_error, (text_of(first), text_of(second))
+    assert asked == 1
     assert len(tenant_folders(tmp_path)) == 1 and len(journal_rows(tmp_path)) == 2
 
 
