@@ -54,19 +54,13 @@ class TaskCreator:
             fields["source_image_urls"] = [source.url for source in run.params.sources]
         try:
             created = await self._client.create_task(
-                run.action, build_request(run.action, **fields), idempotency_key=self._sent_key(run.idempotency_key)
+                run.action, build_request(run.action, **fields), idempotency_key=run.idempotency_key
             )
         except RunAPIError as exc:
             return await self._failed(run, exc)
         with anyio.CancelScope(shield=True):
             await self._journal.attach_task_id(run.idempotency_key, created.id, owner=self._owner)
         return Created(replace(run, task_id=created.id), replayed=created.task_replayed)
-
-    def _sent_key(self, key: str) -> str:
-        """The key as RunAPI sees it. A tenant's keys are its own (the journal keeps them per owner), so on a
-        multi-tenant server they reach RunAPI prefixed with the owner id: two tenants that share an account
-        never meet each other's key, and a 409 never tells one that the other used it."""
-        return key if self._owner is None else f"{self._owner}.{key}"
 
     async def _failed(self, run: TaskRun, exc: RunAPIError) -> TaskOutcome:
         """What a failed create means. Only an answer that says RunAPI refused the request means nothing was

@@ -12,9 +12,8 @@ from runapi_mcp.runapi.models import Action
 
 # Resellers quote 20,000 characters as GPT Image 2's prompt limit; RunAPI publishes none.
 MAX_PROMPT_CHARS = 20_000
-# RunAPI allows 512: count > 1 appends "#n", and a multi-tenant server prefixes the 16-character owner id
-# and a dot (core.create), so 490 leaves room for both.
-MAX_KEY_CHARS = 490
+# RunAPI allows 512; count > 1 appends "#n" to the key.
+MAX_KEY_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Letters, digits, punctuation and symbols show; format characters (zero-width spaces, joiners, direction
 # marks), separators, lone combining marks and unassigned code points do not.
