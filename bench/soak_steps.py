@@ -49,6 +49,9 @@ class StepFault:
     """Create faults queued once per request (each request runs alone, so it meets exactly these)."""
     on_reads: str | None = None
     """A fault put on every status read while this kind runs (its requests then run side by side)."""
+    can_finish: bool = True
+    """False where the fault holds for good (every read answers it, or the task has no images at all): the
+    request cannot end completed, and the check is that every call said so with the task id and a next step."""
 
 
 STEP_FAULTS: tuple[StepFault, ...] = (
@@ -57,11 +60,11 @@ STEP_FAULTS: tuple[StepFault, ...] = (
     StepFault("bad-body (html)", per_request=("bad-body;shape=html",)),
     StepFault("bad-body (json)", per_request=("bad-body;shape=json",)),
     StepFault("bad-body (no-id)", per_request=("bad-body;shape=no-id",)),
-    StepFault("no-images", per_request=("no-images",)),
+    StepFault("no-images", per_request=("no-images",), can_finish=False),
     StepFault("slow-read", on_reads=f"slow-read;seconds={SLOW_READ_SECONDS:g}"),
     StepFault("tiny-retry-after", per_request=("slow;seconds=2",), on_reads="tiny-retry-after;seconds=0.001"),
-    StepFault("unknown-status", on_reads="unknown-status;word=in_queue"),
-    StepFault("empty-status", on_reads="empty-status"),
+    StepFault("unknown-status", on_reads="unknown-status;word=in_queue", can_finish=False),
+    StepFault("empty-status", on_reads="empty-status", can_finish=False),
 )
 
 
@@ -75,6 +78,7 @@ class KindReport:
     lost_tasks: int = 0
     no_next_step: int = 0
     unfinished: int = 0
+    can_finish: bool = True
     status_reads: int = 0
     over_budget: int = 0
     """Calls that took longer than the wait budget plus OVERRUN_GRACE."""
@@ -88,7 +92,7 @@ class KindReport:
             "double charges": self.double_charges,
             "lost tasks": self.lost_tasks,
             "calls with neither images nor a next step": self.no_next_step,
-            "unfinished requests": self.unfinished,
+            "unfinished requests": self.unfinished if self.can_finish else 0,
             "calls past the wait budget": self.over_budget,
             "timed out": int(self.timed_out),
         }
@@ -112,14 +116,16 @@ class StepReport:
             f"step faults: {len(self.kinds)} kinds in {self.seconds:.1f} s (wait budget {WAIT_SECONDS:g} s, "
             f"at most {MAX_STEPS} calls per request; given no next step the agent retries once without a key)",
             "columns: requests, tool calls, tasks RunAPI made, double charges, lost tasks, calls with neither "
-            "images nor a next step, unfinished requests, status reads, calls past the budget "
-            f"(+{OVERRUN_GRACE:g} s), longest call, seconds",
+            "images nor a next step, unfinished requests (* where the fault holds for good, so no request "
+            "can finish: expected, each call gave the task id and a next step), status reads, calls past the "
+            f"budget (+{OVERRUN_GRACE:g} s), longest call, seconds",
             header,
         ]
         for kind in self.kinds:
+            unfinished = f"{kind.unfinished}{'' if kind.can_finish else '*'}"
             lines.append(
                 f"{kind.name:<18} {kind.requests:>4} {kind.calls:>5} {kind.tasks:>5} {kind.double_charges:>6} "
-                f"{kind.lost_tasks:>4} {kind.no_next_step:>7} {kind.unfinished:>10} {kind.status_reads:>6} "
+                f"{kind.lost_tasks:>4} {kind.no_next_step:>7} {unfinished:>10} {kind.status_reads:>6} "
                 f"{kind.over_budget:>4} {kind.longest_call:>6.1f}s {kind.seconds:>5.1f}"
                 + ("  (timed out)" if kind.timed_out else "")
             )
@@ -147,7 +153,7 @@ def _one_line(text: str) -> str:
 async def _run_kind(
     fault: StepFault, client: Any, sandbox: RunningSandbox, requests: list[_Request], limit: float
 ) -> tuple[KindReport, SoakReport]:
-    kind = KindReport(fault.name, requests=len(requests))
+    kind = KindReport(fault.name, requests=len(requests), can_finish=fault.can_finish)
     calls = SoakReport(requests=len(requests))
     reads_before = sandbox.state.requests["status"]
     started = time.monotonic()

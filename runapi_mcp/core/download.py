@@ -20,7 +20,7 @@ import httpx2
 
 from runapi_mcp.core.errors import DownloadError, InputError
 from runapi_mcp.core.files import move_to_free_name
-from runapi_mcp.core.images import EXTENSIONS, NotAnImageError, identify_image
+from runapi_mcp.core.images import EXTENSIONS, ImageFacts, NotAnImageError, identify_image
 from runapi_mcp.core.urlsafety import check_download_url
 from runapi_mcp.text import megabytes
 from runapi_mcp.urls import display_url
@@ -53,6 +53,7 @@ async def download_to(
     timeout: float,  # noqa: ASYNC109 - per network step (httpx); total_timeout is the overall deadline
     allow_hosts: Collection[str] = (),
     total_timeout: float | None = None,
+    dir_fd: int | None = None,
 ) -> SavedFile:
     """Stream the image at `url` into `dest`'s folder; raise DownloadError saying why it was not saved.
 
@@ -61,13 +62,16 @@ async def download_to(
     file appears atomically under `dest`, with its extension matching the content and `-2`, `-3`...
     appended if the name is taken. `timeout` bounds each network step; `total_timeout`, when given,
     the whole download. Requests are built here, not from the client's defaults, so no header of the
-    RunAPI client (never the API key) goes to the image host.
+    RunAPI client (never the API key) goes to the image host. With `dir_fd` (`dest`'s folder, open) every
+    file operation is relative to it, never through the folder's path.
     """
+    fetch = partial(_download, http, url, dest, max_bytes=max_bytes, timeout=timeout, allow_hosts=allow_hosts,
+                    dir_fd=dir_fd)
     if total_timeout is None:
-        return await _download(http, url, dest, max_bytes=max_bytes, timeout=timeout, allow_hosts=allow_hosts)
+        return await fetch()
     try:
         with anyio.fail_after(total_timeout):
-            return await _download(http, url, dest, max_bytes=max_bytes, timeout=timeout, allow_hosts=allow_hosts)
+            return await fetch()
     except TimeoutError:
         raise DownloadError(
             f"Downloading {display_url(url)} took longer than {total_timeout:g}s. Try again later.", retryable=True
@@ -82,6 +86,7 @@ async def _download(
     max_bytes: int,
     timeout: float,  # noqa: ASYNC109 - see download_to
     allow_hosts: Collection[str],
+    dir_fd: int | None,
 ) -> SavedFile:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
@@ -102,7 +107,7 @@ async def _download(
                 if response.status_code in _REDIRECTS and location:
                     current = str(response.url.join(location))
                     continue
-                return await _save_body(response, url, dest, max_bytes)
+                return await _save_body(response, url, dest, max_bytes, dir_fd)
             finally:
                 await response.aclose()
         except httpx2.TimeoutException:
@@ -118,7 +123,9 @@ async def _download(
     raise DownloadError(f"Downloading {display_url(url)} failed: more than {MAX_REDIRECTS} redirects.")
 
 
-async def _save_body(response: httpx2.Response, url: str, dest: Path, max_bytes: int) -> SavedFile:
+async def _save_body(
+    response: httpx2.Response, url: str, dest: Path, max_bytes: int, dir_fd: int | None
+) -> SavedFile:
     shown = display_url(url)
     status = response.status_code
     if status != 200:
@@ -138,7 +145,7 @@ async def _save_body(response: httpx2.Response, url: str, dest: Path, max_bytes:
     size = 0
     try:
         try:
-            async with await anyio.open_file(tmp, "xb") as fh:
+            async with await anyio.open_file(await anyio.to_thread.run_sync(_create, tmp, dir_fd), "wb") as fh:
                 buffer = bytearray()
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
@@ -155,20 +162,31 @@ async def _save_body(response: httpx2.Response, url: str, dest: Path, max_bytes:
         except OSError as exc:
             raise DownloadError(_write_failed(dest, exc)) from None
         try:
-            info = await anyio.to_thread.run_sync(identify_image, tmp)
+            info = await anyio.to_thread.run_sync(_identify, tmp, dir_fd)
         except NotAnImageError as exc:
             raise DownloadError(f"Downloading {shown} failed: {exc}.") from None
         final = dest.with_suffix("." + EXTENSIONS[info.mime_type])
         try:
-            path = await anyio.to_thread.run_sync(move_to_free_name, tmp, final)
+            path = await anyio.to_thread.run_sync(partial(move_to_free_name, tmp, final, dir_fd=dir_fd))
         except OSError as exc:
             raise DownloadError(_write_failed(dest, exc)) from None
         committed = True
     finally:
         if not committed:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                os.unlink(tmp.name if dir_fd is not None else tmp, dir_fd=dir_fd)
     return SavedFile(path, size, digest.hexdigest(), info.mime_type, info.width, info.height)
+
+
+def _create(tmp: Path, dir_fd: int | None) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return os.open(tmp.name if dir_fd is not None else tmp, flags, 0o644, dir_fd=dir_fd)
+
+
+def _identify(tmp: Path, dir_fd: int | None) -> ImageFacts:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    with os.fdopen(os.open(tmp.name if dir_fd is not None else tmp, flags, dir_fd=dir_fd), "rb") as fh:
+        return identify_image(fh)
 
 
 def _too_big(shown: str, max_bytes: int) -> str:

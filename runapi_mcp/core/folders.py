@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import anyio
 
 from runapi_mcp.core.errors import InputError
+from runapi_mcp.core.files import root_of
 from runapi_mcp.text import shorten
 
 ROOTS_SETTING = "RUNAPI_MCP_ALLOWED_ROOTS"
@@ -84,6 +85,10 @@ class OutputFolder:
     path: Path
     # Set when files go somewhere other than asked or expected: say so in the result.
     note: str | None = None
+    # The allowed folder `path` was checked to be under: saving opens `path` from it with no symlink at any
+    # step, so a folder swapped for a symlink after the check cannot lead the files outside. None: `path`
+    # itself is the anchor (a configured folder, or one from the task history).
+    anchor: Path | None = field(default=None, compare=False)
 
 
 
@@ -104,7 +109,8 @@ def resolve_output_dir(
     Blocking (mkdir): call it in a worker thread, or use `resolve_output_dir_async`.
     """
     if requested is not None and requested.strip():
-        return OutputFolder(_requested_dir(requested.strip(), working_dir, roots))
+        created = _requested_dir(requested.strip(), working_dir, roots)
+        return OutputFolder(created, anchor=root_of(created, usable_roots(roots, working_dir)))
     if settings_output_dir is not None:
         configured = settings_output_dir.expanduser()
         if not configured.is_absolute():
@@ -118,7 +124,8 @@ def resolve_output_dir(
     if not _writable(working_dir):
         return _fallback(fallback_dir, f"the server's working directory ({working_dir}) is not writable")
     try:
-        return OutputFolder(_ensure_dir(working_dir / DEFAULT_FOLDER_NAME, "The default output folder"))
+        created = _ensure_dir(working_dir / DEFAULT_FOLDER_NAME, "The default output folder")
+        return OutputFolder(created, anchor=root_of(created, (_resolve(working_dir),)))
     except InputError as exc:
         return _fallback(fallback_dir, str(exc))
 

@@ -17,6 +17,7 @@ from runapi_mcp.core.progress import ProgressTracker
 from runapi_mcp.core.saving import ResultSaver
 from runapi_mcp.core.types import Cost, TaskOutcome, TaskRun
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
+from runapi_mcp.runapi.errors import ConnectionFailedError, RateLimitError, RunAPIError
 from runapi_mcp.runapi.models import TaskStatus
 from runapi_mcp.runapi.polling import PollSchedule, poll_until_done
 
@@ -54,7 +55,7 @@ class TaskFollower:
             return TaskOutcome(
                 action=run.action, idempotency_key=run.idempotency_key, task_id=task_id, status="unknown",
                 error=err.message if err else None, next_action="get_task",
-                next_hint=f"RunAPI did not answer; call get_task with task_id '{task_id}' in a moment",
+                next_hint=f"{_why_no_status(err)}; call get_task with task_id '{task_id}' in a moment",
             )
         tracker.finish(task_id, status)
         if status.state == "completed":
@@ -95,3 +96,21 @@ def pending(run: TaskRun, state: TaskState = "pending") -> TaskOutcome:
         next_action="get_task",
         next_hint=f"still processing; call get_task with task_id '{run.task_id}' and wait=true",
     )
+
+
+def unfinished(run: TaskRun, exc: Exception) -> TaskOutcome:
+    """A created task whose follow-up failed: it exists, so it is reported by its id with get_task as the next step."""
+    return TaskOutcome(
+        action=run.action, idempotency_key=run.idempotency_key, task_id=run.task_id, status="unknown",
+        error=str(exc), next_action="get_task",
+        next_hint=f"call get_task with task_id '{run.task_id}' in a moment",
+    )
+
+
+def _why_no_status(err: RunAPIError | None) -> str:
+    """Why no status was read, as it was: a 429 or a 503 is an answer, not silence."""
+    if err is None or isinstance(err, ConnectionFailedError):
+        return "RunAPI did not answer"
+    if isinstance(err, RateLimitError):
+        return "RunAPI is rate limiting status reads (429)"
+    return f"RunAPI's status answers failed ({err.status or 'no status'})"

@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
 
@@ -47,8 +47,8 @@ class ImageFacts:
         return EXTENSIONS[self.mime_type]
 
 
-def identify_image(source: bytes | Path) -> ImageFacts:
-    """Open and verify `source` (bytes or a file); raise NotAnImageError saying why it is refused."""
+def identify_image(source: bytes | Path | BinaryIO) -> ImageFacts:
+    """Open and verify `source` (bytes, a file's path or an open file); raise NotAnImageError saying why."""
     # Imported here, not at the top: Pillow is only needed once there is an image, and every host
     # pays for the server's start-up imports.
     from PIL import Image, UnidentifiedImageError

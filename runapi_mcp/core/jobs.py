@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from runapi_mcp.core.errors import InputError
@@ -14,6 +15,11 @@ MAX_PROMPT_CHARS = 20_000
 # RunAPI allows 512; count > 1 appends "#n" to the key.
 MAX_KEY_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Letters, digits, punctuation and symbols show; format characters (zero-width spaces, joiners, direction
+# marks), separators, lone combining marks and unassigned code points do not.
+_VISIBLE_CATEGORIES = ("L", "N", "P", "S")
+# Code points in a visible category that still render as nothing (Hangul fillers, the blank Braille cell).
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,9 @@ class ImageJob:
         # Checked here rather than in the tool schema: the schema's every byte costs tokens in every session.
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise InputError(f"prompt is {len(self.prompt)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
-        if not self.prompt.strip():
-            raise InputError("prompt is empty; describe the image you want.")
+        if not has_visible_text(self.prompt):
+            # Checked before anything is billed: RunAPI would charge for a prompt of zero-width spaces.
+            raise InputError("prompt is empty or only invisible characters; describe the image you want.")
         if control := _CONTROL_CHARS.search(self.prompt):
             # Tabs and line breaks are text; NUL, escape sequences and the like are not a description.
             raise InputError(f"prompt contains a control character (U+{ord(control.group()):04X}); remove it.")
@@ -42,6 +49,12 @@ class ImageJob:
             raise InputError(
                 f"idempotency_key must be 1 to {MAX_KEY_CHARS} printable ASCII characters; leave it out to get one."
             )
+
+
+def has_visible_text(text: str) -> bool:
+    return any(
+        unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES and ch not in _BLANK_LOOKALIKES for ch in text
+    )
 
 
 def owner_id(api_key: str) -> str:

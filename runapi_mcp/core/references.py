@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from runapi_mcp.core.errors import InputError
+from runapi_mcp.core.files import EscapedRootError, open_beneath, root_of
 from runapi_mcp.core.folders import inside, outside_roots_error, resolve_user_path, usable_roots
 from runapi_mcp.core.images import NotAnImageError, identify_image
 from runapi_mcp.core.urlsafety import Resolver, check_public_url
@@ -117,16 +118,22 @@ def read_local_image(
     # Checked before touching the file, so nothing tells whether a file outside the roots exists.
     if not inside(path, allowed):
         raise outside_roots_error("Image path", shown, allowed)
+    root = root_of(path, allowed)
+    if root is None:  # inside() said yes: unreachable, but never open without an anchor
+        raise outside_roots_error("Image path", shown, allowed)
     try:
-        info = os.stat(path)
+        # Opened from the root down with no symlink at any step: a folder swapped after the check above
+        # cannot lead the read outside the roots.
+        fd = open_beneath(root, path, _OPEN_FLAGS)
     except FileNotFoundError:
         raise InputError(
             f"Image file '{shown}' does not exist (relative paths start at {working_dir}). Check the path."
         ) from None
+    except EscapedRootError:
+        raise InputError(f"Image file '{shown}' changed while it was being opened. Try again.") from None
     except OSError as exc:
         raise InputError(f"Image file '{shown}' cannot be read: {exc.strerror or exc}.") from None
-    _check_file(info, shown, max_bytes)
-    data = _read_bounded(path, info, shown, max_bytes)
+    data = _read_bounded(fd, shown, max_bytes)
     mime = _image_mime(data, f"Image file '{shown}'", "Pass a PNG, JPEG, WEBP or GIF file.")
     return LocalImage(path, data, mime, hashlib.sha256(data).hexdigest())
 
@@ -145,17 +152,10 @@ def _check_file(info: os.stat_result, shown: str, max_bytes: int) -> None:
         raise InputError(f"Image file '{shown}' is empty. Pass a PNG, JPEG, WEBP or GIF file.")
 
 
-def _read_bounded(path: Path, before: os.stat_result, shown: str, max_bytes: int) -> bytes:
-    """Read at most `max_bytes`, refusing a file that was swapped (for a symlink, a FIFO...) after the checks."""
+def _read_bounded(fd: int, shown: str, max_bytes: int) -> bytes:
+    """Read at most `max_bytes` of the open file `fd` (closed here), checked as opened: a regular file."""
     try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        raise InputError(f"Image file '{shown}' cannot be read: {exc.strerror or exc}.") from None
-    try:
-        now = os.fstat(fd)
-        if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
-            raise InputError(f"Image file '{shown}' changed while it was being read. Try again.")
-        _check_file(now, shown, max_bytes)
+        _check_file(os.fstat(fd), shown, max_bytes)
         chunks: list[bytes] = []
         total = 0
         while total <= max_bytes:

@@ -8,7 +8,10 @@ optional.
 from __future__ import annotations
 
 import logging
+import os
 import time
+import weakref
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -17,7 +20,7 @@ import httpx2
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.download import download_to
 from runapi_mcp.core.errors import CoreError
-from runapi_mcp.core.files import image_filename, write_sidecar
+from runapi_mcp.core.files import EscapedRootError, image_filename, open_folder, write_sidecar
 from runapi_mcp.core.images import Preview, make_preview_async
 from runapi_mcp.core.journal import ImageRecord, TaskRow
 from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome, TaskRun
@@ -30,6 +33,17 @@ DOWNLOAD_TIMEOUT_FACTOR = 2
 URL_LIFETIME_SECONDS = 7 * 24 * 3600
 
 
+# One save per result image at a time in this process: concurrent follows of one task (two get_task calls,
+# a generate replay beside a get_task) wait for the first and reuse its file instead of saving a copy.
+class _ImageSave:
+    def __init__(self) -> None:
+        self.lock = anyio.Lock()
+        self.record: ImageRecord | None = None  # what the first save made, before the journal has it
+
+
+_SAVING: weakref.WeakValueDictionary[tuple[str, int], _ImageSave] = weakref.WeakValueDictionary()
+
+
 class ResultSaver:
     def __init__(self, http: httpx2.AsyncClient, config: CoreConfig, *, allow_hosts: tuple[str, ...], sandbox: bool):
         self._http = http
@@ -39,29 +53,65 @@ class ResultSaver:
 
     async def save(self, run: TaskRun, task_id: str, index: int, url: str | None, cost: Cost) -> SavedImage:
         """One result image, saved into the run's folder when it can be; never raises for a failed save."""
+        entry = _SAVING.setdefault((task_id, index), _ImageSave())
+        async with entry.lock:
+            saved = await self._saved_before(entry.record)
+            if saved is not None:
+                return SavedImage(saved, preview=await self._preview(Path(str(saved.path))))
+            image = await self._save(run, task_id, index, url, cost)
+            if image.path is not None:
+                entry.record = image.record
+            return image
+
+    @staticmethod
+    async def _saved_before(just_saved: ImageRecord | None) -> ImageRecord | None:
+        """The image as a concurrent follow saved it a moment ago (the journal has it only once all are saved)."""
+        if just_saved is not None and just_saved.path and await anyio.Path(just_saved.path).is_file():
+            return just_saved
+        return None
+
+    async def _save(self, run: TaskRun, task_id: str, index: int, url: str | None, cost: Cost) -> SavedImage:
         record = ImageRecord(index=index, url=url, url_expires_at=_iso(time.time() + URL_LIFETIME_SECONDS))
         if url is None:
             return SavedImage(record, save_error="RunAPI gave no URL for it")
-        dest = run.folder.path / image_filename(task_id, index, "png")
+        try:
+            # Every write below goes through this descriptor: a folder swapped for a symlink later cannot
+            # redirect the files.
+            dir_fd = await anyio.to_thread.run_sync(open_folder, run.folder.path, run.folder.anchor)
+        except OSError as exc:
+            why = "it changed while it was opened" if isinstance(exc, EscapedRootError) else exc.strerror or exc
+            return SavedImage(record, save_error=f"the output folder {run.folder.path} cannot be used: {why}")
+        try:
+            return await self._save_into(run, task_id, record, cost, dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    async def _save_into(
+        self, run: TaskRun, task_id: str, record: ImageRecord, cost: Cost, dir_fd: int
+    ) -> SavedImage:
+        dest = run.folder.path / image_filename(task_id, record.index, "png")
         try:
             saved = await download_to(
-                self._http, url, dest, max_bytes=self._config.max_download_bytes,
+                self._http, str(record.url), dest, max_bytes=self._config.max_download_bytes,
                 timeout=self._config.request_timeout, allow_hosts=self._download_hosts,
                 # A body that trickles in never trips the per-read timeout: bound the whole download too.
-                total_timeout=self._config.request_timeout * DOWNLOAD_TIMEOUT_FACTOR,
+                total_timeout=self._config.request_timeout * DOWNLOAD_TIMEOUT_FACTOR, dir_fd=dir_fd,
             )
         except (CoreError, OSError) as exc:
             return SavedImage(record, save_error=str(exc))
+        except Exception as exc:  # the task is paid for: an unforeseen failure here still only loses the file
+            log.exception("saving image %d of %s failed", record.index, task_id)
+            return SavedImage(record, save_error=f"it could not be saved ({type(exc).__name__})")
         record = record.model_copy(
             update={
                 "path": str(saved.path), "width": saved.width, "height": saved.height, "size_bytes": saved.bytes,
                 "content_type": saved.content_type, "sha256": saved.sha256,
             }
         )
-        await self._write_sidecar(run, task_id, record, cost)
+        await self._write_sidecar(run, task_id, record, cost, dir_fd)
         return SavedImage(record, preview=await self._preview(saved.path))
 
-    async def _write_sidecar(self, run: TaskRun, task_id: str, record: ImageRecord, cost: Cost) -> None:
+    async def _write_sidecar(self, run: TaskRun, task_id: str, record: ImageRecord, cost: Cost, dir_fd: int) -> None:
         sidecar = {
             "task_id": task_id,
             "model": "gpt-image-2",
@@ -72,9 +122,11 @@ class ResultSaver:
             "sandbox": self._sandbox,
         }
         try:
-            await anyio.to_thread.run_sync(write_sidecar, Path(str(record.path)), sidecar)
+            await anyio.to_thread.run_sync(partial(write_sidecar, Path(str(record.path)), sidecar, dir_fd=dir_fd))
         except OSError as exc:
             log.warning("the sidecar of %s could not be written: %s", record.path, exc.strerror or exc)
+        except Exception:  # the sidecar is a convenience copy of what the journal holds
+            log.exception("the sidecar of %s could not be written", record.path)
 
     async def _preview(self, path: Path) -> Preview | None:
         if self._config.preview_max_side <= 0:
@@ -83,6 +135,9 @@ class ResultSaver:
             return await make_preview_async(path, self._config.preview_max_side)
         except (CoreError, OSError) as exc:
             log.warning("no preview of %s: %s", path, exc)
+            return None
+        except Exception as exc:  # Pillow fails damaged data in more ways than it documents (AssertionError...)
+            log.warning("no preview of %s: %s", path, type(exc).__name__)
             return None
 
 

@@ -6,6 +6,7 @@ A job becomes one `TaskRun` per task, built once from the call and the journal's
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import replace
@@ -19,10 +20,20 @@ from runapi_mcp.core.concurrency import gather_settled
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.create import Created, TaskCreator
 from runapi_mcp.core.errors import CoreError, InputError
+from runapi_mcp.core.files import read_beneath
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
-from runapi_mcp.core.follow import TaskFollower, pending
+from runapi_mcp.core.follow import TaskFollower, pending, unfinished
 from runapi_mcp.core.jobs import ImageJob
-from runapi_mcp.core.journal import LOCAL_OWNER, Journal, SourceRef, TaskParams, TaskRow, TaskState, stored_reference
+from runapi_mcp.core.journal import (
+    LOCAL_OWNER,
+    MAY_EXIST_WITHOUT_ID,
+    Journal,
+    SourceRef,
+    TaskParams,
+    TaskRow,
+    TaskState,
+    stored_reference,
+)
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
 from runapi_mcp.core.saving import ResultSaver, files_present, outcome_from_row
 from runapi_mcp.core.sources import SourceResolver
@@ -121,7 +132,11 @@ class ImageService:
         if not isinstance(created, Created):
             return created
         if wait or created.replayed:
-            outcome = await self._follower.follow(created.run, deadline, tracker, fetch_first=created.replayed)
+            try:
+                outcome = await self._follower.follow(created.run, deadline, tracker, fetch_first=created.replayed)
+            except (RunAPIError, CoreError) as exc:
+                # The task exists (and may be charged): whatever failed after the create, report it by its id.
+                outcome = unfinished(created.run, exc)
         else:
             outcome = pending(created.run)
         return replace(outcome, replayed=created.replayed)
@@ -130,6 +145,10 @@ class ImageService:
 
     async def get_task(self, task_id: str, *, wait: bool, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
         row = await self._journal.get(task_id)  # any owner's: the one read of this call
+        if row is None and (keyed := await self._journal.get_by_key(task_id, owner=self._owner)) is not None:
+            if keyed.task_id is None:
+                return await self._resume_create(keyed, wait=wait, workspace=workspace, progress=progress)
+            row = keyed  # the key of a task whose id is known: follow that task
         if row is not None and row.owner != (self._owner or LOCAL_OWNER):
             # Multi-tenant: another key's task on this server is not this key's to read through us. A task
             # unknown here (say, created through another replica) is asked of RunAPI with this caller's own
@@ -143,6 +162,24 @@ class ImageService:
         return JobOutcome(
             tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox
         )
+
+    async def _resume_create(
+        self, row: TaskRow, *, wait: bool, workspace: Workspace, progress: ProgressFn
+    ) -> JobOutcome:
+        """get_task given the idempotency key of a create that never got an id (cut off, a process killed
+        mid-create): the create is sent again under that key, so RunAPI answers with the task it made, or
+        makes it once."""
+        if row.status not in MAY_EXIST_WITHOUT_ID:
+            raise InputError(
+                f"RunAPI refused the request with idempotency_key '{row.idempotency_key}', so no task was made "
+                "and nothing was charged. Call generate_image or edit_image again."
+            )
+        saved_in = _row_folder(row)
+        folder = OutputFolder(saved_in) if saved_in else await anyio.to_thread.run_sync(self._folder, None, workspace)
+        run = TaskRun.from_row(row, folder)
+        deadline = self._deadline(wait)
+        outcome = await self._create_and_follow(run, row, wait, deadline, ProgressTracker(progress, 1, deadline))
+        return JobOutcome(tasks=(outcome,), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox)
 
     async def _run_for(self, task_id: str, row: TaskRow | None, workspace: Workspace) -> TaskRun:
         """The record of a task to follow: from its journal row, or adopted from RunAPI when this server never
@@ -189,9 +226,10 @@ class ImageService:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is None or not 0 <= index < len(entry.images):
             raise InputError(f"No image {index} for task '{task_id}'. Call get_task to fetch the task first.")
-        path = entry.images[index].path
-        if path and await anyio.Path(path).is_file():
-            return await anyio.Path(path).read_bytes()
+        path, folder = entry.images[index].path, _row_folder(entry)
+        if path and folder is not None and Path(path).parent == folder:
+            with contextlib.suppress(OSError):  # gone, or its folder swapped for a symlink: not served
+                return await anyio.to_thread.run_sync(read_beneath, folder, Path(path))
         raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
 
     def _deadline(self, wait: bool) -> float:

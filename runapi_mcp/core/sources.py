@@ -47,6 +47,8 @@ class SourceResolver:
         self._owner = owner
         # sha256 -> (url, expires_at epoch); shared across calls by the server.
         self._cache = {} if cache is None else cache
+        # One upload per content at a time: 16 copies of one file in a call (resolved side by side) upload once.
+        self._uploading: dict[str, anyio.Lock] = {}
 
     async def resolve(self, refs: Sequence[str], workspace: Workspace) -> tuple[SourceRef, ...]:
         """What RunAPI is sent for each reference: its URL, with the reference as the journal keeps it."""
@@ -75,12 +77,13 @@ class SourceResolver:
         return SourceRef(reference=stored_reference(ref, parsed.sha256), url=url, sha256=parsed.sha256)
 
     async def _upload(self, image: LocalImage | DataImage, name: str) -> str:
-        cached = self._cache.get(image.sha256)
-        if cached and cached[1] - REUSE_MARGIN_SECONDS > time.time():
-            return cached[0]
-        temp = await self._client.upload_file(image.data, filename=name, content_type=image.mime_type)
-        self._cache[image.sha256] = (temp.url, _expiry(temp.expires_at))
-        return temp.url
+        async with self._uploading.setdefault(image.sha256, anyio.Lock()):
+            cached = self._cache.get(image.sha256)
+            if cached and cached[1] - REUSE_MARGIN_SECONDS > time.time():
+                return cached[0]
+            temp = await self._client.upload_file(image.data, filename=name, content_type=image.mime_type)
+            self._cache[image.sha256] = (temp.url, _expiry(temp.expires_at))
+            return temp.url
 
     async def _from_task(self, ref: TaskImageRef) -> tuple[str, str | None]:
         entry = await self._journal.get(ref.task_id, owner=self._owner)

@@ -23,6 +23,7 @@ from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.runapi.errors import AuthenticationError, RunAPIError
 from runapi_mcp.runapi.models import Balance
 from runapi_mcp.settings import Settings, SettingsError
+from runapi_mcp.urls import display_url
 
 ENV_KEY = "RUNAPI_API_KEY"
 DESCRIPTIONS = {
@@ -141,9 +142,10 @@ async def _whoami(settings: Settings) -> int:
         except AuthenticationError as exc:
             return _fail(f"RunAPI rejects the key from {source} ({exc.message.rstrip('.')}). Run: runapi-mcp login", 1)
         except RunAPIError as exc:
-            return _fail(f"Could not ask RunAPI at {settings.base_url} who this is: {exc.message.rstrip('.')}.", 1)
+            shown = display_url(settings.base_url)
+            return _fail(f"Could not ask RunAPI at {shown} who this is: {exc.message.rstrip('.')}.", 1)
     who = " ".join(p for p in (me.name, f"<{me.email}>" if me.email else None) if p) or "an unnamed account"
-    print(f"Signed in to {settings.base_url} as {who}, with the key {_masked(settings)} from {source}.")
+    print(f"Signed in to {display_url(settings.base_url)} as {who}, with the key {_masked(settings)} from {source}.")
     print(f"Balance: {_usd(balance)}.")
     return 0
 

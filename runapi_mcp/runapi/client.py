@@ -35,7 +35,7 @@ from .models import (
     TempFile,
     TextToImageRequest,
 )
-from .responses import MAX_MESSAGE_CHARS, RETRY_AFTER_HEADER, error_from_response, parse_retry_after
+from .responses import MAX_MESSAGE_CHARS, RETRY_AFTER_HEADER, error_from_response, parse_retry_after, redact
 from .retry import RetryPolicy
 from .validation import (
     build_request,
@@ -132,6 +132,15 @@ class RunAPIClient:
         path = f"{API_PREFIX}/{SERVICE}/{checked}/{check_task_id(task_id)}"
         response = await self._wire.send("GET", path)
         status = parse_body(response, TaskStatus, what=f"task {task_id}")
+        if status.id != task_id:
+            # An answer about another task (a proxy's cache, a mixed-up replica) must not complete this one.
+            raise UnexpectedResponseError(
+                f"RunAPI answered a status read of task {task_id} with task {shorten(status.id, 40)}",
+                status=response.status_code,
+            )
+        if status.error:
+            # A failed task's error is shown and journaled: never with the key in it, should RunAPI echo it.
+            status = status.model_copy(update={"error": redact(status.error, self._wire.secrets())})
         return status.with_retry_after(parse_retry_after(response.headers.get(RETRY_AFTER_HEADER)))
 
     # Pricing and account

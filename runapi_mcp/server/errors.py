@@ -36,14 +36,17 @@ def explain(exc: Exception, *, base_url: str) -> str:
         )
     if isinstance(exc, api.RateLimitError):
         wait = f" about {exc.retry_after:.0f} s" if exc.retry_after else " a minute"
-        return f"RunAPI is rate limiting requests (429) and retries ran out. Wait{wait} and call again.{task}"
+        # Not "retries ran out": some requests (an upload's PUT) are never retried, and the count is not known here.
+        return f"RunAPI is rate limiting requests (429). Wait{wait} and call again.{task}"
     if isinstance(exc, api.ServerError):
-        return f"RunAPI is failing ({exc.status}: {msg}) and retries ran out. Try again shortly.{task}"
+        return f"RunAPI is failing ({exc.status}: {msg}). Try again shortly.{task}"
     if isinstance(exc, api.ConnectionFailedError):
         shown = display_url(base_url)
         return f"Could not reach RunAPI at {shown} ({msg}). Check the network or RUNAPI_BASE_URL.{task}"
     if isinstance(exc, api.TaskFailedError):
         return f"The task failed ({msg}). Failed generations are not billed.{task}"
     if isinstance(exc, api.ValidationError):
-        return f"RunAPI refused the request: {msg}."
+        if exc.status is None:  # our own check before sending: RunAPI never saw it
+            return f"The request was not sent: {msg}."
+        return f"RunAPI refused the request ({exc.status}): {msg}."
     return f"RunAPI answered unexpectedly ({exc.status or 'no status'}: {msg}).{task}"

@@ -24,6 +24,7 @@ from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.server.host_login import HostLogin, open_host_login
 from runapi_mcp.server.lazy_transport import LazyTransport
+from runapi_mcp.server.tenants import AcceptedKeys
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class AppState:
     # The key seam: a key saved to the config file after start-up (runapi-mcp login) is used from the next call.
     key_watcher: KeyWatcher | None = None
     host_login: HostLogin | None = None
+    # Multi-tenant HTTP: per-request keys RunAPI has accepted, checked before anything is kept for one.
+    accepted_keys: AcceptedKeys = field(default_factory=AcceptedKeys)
 
     def refresh_key(self) -> None:
         change = self.key_watcher.poll() if self.key_watcher is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +15,7 @@ from pydantic import Field
 from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.jobs import ImageJob
+from runapi_mcp.core.journal import MAY_EXIST_WITHOUT_ID
 from runapi_mcp.core.progress import ProgressFn
 from runapi_mcp.core.types import JobOutcome
 from runapi_mcp.runapi.errors import RunAPIError
@@ -23,6 +25,7 @@ from runapi_mcp.server.errors import explain
 from runapi_mcp.server.results import ImageJobResult, build_result
 from runapi_mcp.server.spending import EditApproval, GenerateApproval, balance_line
 from runapi_mcp.server.state import AppState
+from runapi_mcp.text import shorten
 
 Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
 Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
@@ -104,7 +107,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         ctx: AppContext,
         service: PaidService,
         workspace: CallWorkspace,
-        task_id: Annotated[str, Field(min_length=1, max_length=100, description="From an earlier result.")],
+        task_id: Annotated[str, Field(min_length=1, max_length=512, description="From an earlier result.")],
         wait: Annotated[bool, Field(description="Default false; true waits up to ~50 s.")] = False,
     ) -> ImageResult:
         """Status and results of a task (free); saves its images once done."""
@@ -128,9 +131,14 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         lines: list[str] = []
         for e in entries:
             files = ", ".join(i.path for i in e.images if i.path) or "no files saved"
-            prompt = e.params.prompt[:60]
+            # One line per task whatever the prompt holds: a line break in it must not forge another entry.
+            prompt = shorten(e.params.prompt, 60).replace('"', "'")
             tid = e.task_id or f"(no id; idempotency_key {e.idempotency_key})"
-            lines.append(f"{tid} {e.action} {e.status} \"{prompt}\" {files}")
+            line = f"{tid} {e.action} {e.status} \"{prompt}\" {files}"
+            if e.task_id is None and e.status in MAY_EXIST_WITHOUT_ID:
+                # A create cut off before its answer (a killed process): the key finds the task, or makes it once.
+                line += f"; next: get_task with task_id '{e.idempotency_key}' (resends the create, never pays twice)"
+            lines.append(line)
         return "\n".join(lines)
 
     async def get_pricing(
@@ -183,7 +191,16 @@ async def _answer(ctx: AppContext, flow: Callable[[], Awaitable[JobOutcome]], wo
     if job.all_failed:
         # Nothing usable came back: an error result the agent cannot mistake for success.
         return CallToolResult(content=[TextContent(type="text", text=failure_text(job, state))], is_error=True)
-    return build_result(job, working_dir=working_dir, structured=True)
+    return build_result(explained(job, state), working_dir=working_dir, structured=True)
+
+
+def explained(job: JobOutcome, state: AppState) -> JobOutcome:
+    """Each refused task's error in the server's own words (a 402 mid-batch says what to do, not RunAPI's text)."""
+    base_url = state.settings.base_url
+    tasks = tuple(
+        replace(t, error=explain(t.cause, base_url=base_url)) if t.cause is not None else t for t in job.tasks
+    )
+    return replace(job, tasks=tasks)
 
 
 def failure_text(job: JobOutcome, state: AppState) -> str:
@@ -194,10 +211,10 @@ def failure_text(job: JobOutcome, state: AppState) -> str:
     lines: list[str] = []
     for t in job.tasks:
         why = explain(t.cause, base_url=base_url) if t.cause is not None else (t.error or "no detail")
-        lines.append(f"Task {t.task_id or '(none)'} {t.status}: {why.rstrip('.')}.")
+        lines.append(f"Task {t.task_id or '(none)'} {t.status}: {why.rstrip('. ')}.")
     if any(t.status == "failed" for t in job.tasks):
         lines.append("Failed generations are not billed; adjust the prompt and try again.")
-    lines.extend(f"Next: {t.next_hint}." for t in job.tasks if t.next_hint)
+    lines.extend(f"Next: {t.next_hint.rstrip('. ')}." for t in job.tasks if t.next_hint)
     return " ".join(lines)
 
 

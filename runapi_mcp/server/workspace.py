@@ -18,11 +18,15 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning
+from pydantic import SecretStr
 
 from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.core.types import Workspace
+from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.server.bearer import bearer_token
+from runapi_mcp.server.errors import explain
 from runapi_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,12 @@ async def _tenant_workspace(ctx: Context[Any, Any], settings: Settings) -> Works
     token = bearer_token(ctx.headers)
     if token is None:
         raise ValueError("per-request auth without a bearer key reached a tool")  # BearerGuard lets none through
+    state = ctx.request_context.lifespan_context
+    try:
+        # Nothing (folder, journal row, upload) is kept for a key RunAPI has not accepted.
+        await state.accepted_keys.check(state.client, SecretStr(token))
+    except RunAPIError as exc:
+        raise ToolError(explain(exc, base_url=settings.base_url)) from None
     folder = settings.state_dir / "tenants" / owner_id(token)
     await anyio.Path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
     return Workspace(working_dir=folder, roots=(folder,))

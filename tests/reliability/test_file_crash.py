@@ -145,12 +145,13 @@ async def test_generated_image_and_sidecar_arrive_by_rename_from_a_hidden_tempor
     tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both the image and its sidecar are renamed into place from hidden temporary files in the same folder."""
-    renames: list[tuple[Path, Path]] = []
+    renames: list[tuple[str, str]] = []
     real_replace = os.replace
 
-    def spy(src: Any, dst: Any) -> None:
-        renames.append((Path(src), Path(dst)))
-        real_replace(src, dst)
+    def spy(src: Any, dst: Any, **dir_fds: Any) -> None:
+        # Results are renamed by name inside their open folder (src_dir_fd/dst_dir_fd), so names are compared.
+        renames.append((Path(src).name, Path(dst).name))
+        real_replace(src, dst, **dir_fds)
 
     monkeypatch.setattr(files.os, "replace", spy)
     async with Client(build_server(server_settings(tmp_path, sandbox.url))) as client:
@@ -160,7 +161,7 @@ async def test_generated_image_and_sidecar_arrive_by_rename_from_a_hidden_tempor
     sidecar = image.with_name(image.name + ".json")
     by_dest = {dst: src for src, dst in renames}
     for final, suffix in ((image, ".part"), (sidecar, ".tmp")):
-        src = by_dest[final]
-        assert src.parent == final.parent and src.name.startswith(".") and src.name.endswith(suffix)
-        assert not src.exists()
+        src = by_dest[final.name]
+        assert src.startswith(".") and src.endswith(suffix)
+        assert not (final.parent / src).exists()
     assert sorted(p.name for p in image.parent.iterdir()) == sorted([image.name, sidecar.name])
