@@ -25,7 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runapi_mcp.core.callbacks import CALLBACK_PATH
 from runapi_mcp.server.bearer import bearer_token
+from runapi_mcp.server.callbacks import callback_route
 from runapi_mcp.serving import (
     SHUTDOWN_TIMEOUT,
     WILDCARD_BINDS,
@@ -105,7 +107,7 @@ class BearerGuard:
         self._sessions: OrderedDict[str, str] = OrderedDict()  # session id -> digest of the key that opened it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.settings.http_auth == "none" or scope["path"] == "/healthz":
+        if scope["type"] != "http" or self.settings.http_auth == "none" or _open_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -160,6 +162,11 @@ class BearerGuard:
             self._sessions.popitem(last=False)
 
 
+def _open_path(path: str) -> bool:
+    """Paths that take no bearer: the health check, and callbacks (their token is the capability)."""
+    return path == "/healthz" or path.startswith(CALLBACK_PATH)
+
+
 def build_http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
     check_bind(settings)
     app: Starlette = mcp.streamable_http_app(
@@ -171,6 +178,8 @@ def build_http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
     )
     # Added to this app rather than registered on the server, so building twice never doubles the route.
     app.router.routes.append(Route("/healthz", _healthz, methods=["GET"]))
+    if settings.public_url:
+        app.router.routes.append(callback_route())
     return BearerGuard(app, settings)
 
 
