@@ -21,11 +21,18 @@ from runapi_mcp.core.timing import Learning
 from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome, TaskRun
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.runapi.models import TaskStatus
-from runapi_mcp.runapi.polling import PollOutcome, PollSchedule, ReadPlan, poll_until_done
+from runapi_mcp.runapi.polling import Forecast, PollOutcome, PollSchedule, ReadPlan, poll_until_done
 
 # A result that finished with the budget all but spent still gets this long to download before the call
 # returns its URL and the next step instead.
 MIN_SAVE_SECONDS = 1.0
+# With callbacks, the safety net reads this many times less often than the schedule would.
+SAFETY_NET_FACTOR = 5.0
+
+
+def safety_net(schedule: PollSchedule) -> PollSchedule:
+    slow = schedule.maximum * SAFETY_NET_FACTOR
+    return PollSchedule(initial=slow, factor=1.0, maximum=slow, floor=schedule.floor)
 
 
 class TaskFollower:
@@ -36,6 +43,8 @@ class TaskFollower:
         saver: ResultSaver,
         schedule: PollSchedule,
         learning: Learning | None = None,
+        *,
+        callbacks: bool = False,
     ) -> None:
         # The poll loop tolerates transient errors itself; retrying inside one poll would overrun the budget.
         self._poller = client.with_retry(RetryPolicy(max_retries=0))
@@ -44,6 +53,9 @@ class TaskFollower:
         self._saver = saver
         self._schedule = schedule
         self._learning = learning or Learning(journal)
+        # With callbacks on, a callback ends the wait; reads are the safety net for a lost one, at a slow pace.
+        self._plan_schedule = safety_net(schedule) if callbacks else schedule
+        self._callbacks = callbacks
 
     async def follow(
         self,
@@ -59,11 +71,8 @@ class TaskFollower:
             raise ValueError("a run is followed only once it has a task id")
         started = run.created_at or time.time()
         resolution = run.params.output_resolution or "default"
-        plan = ReadPlan(
-            self._schedule,
-            await self._learning.forecast(run.action, resolution),
-            age=lambda: time.time() - started,
-        )
+        forecast = Forecast() if self._callbacks else await self._learning.forecast(run.action, resolution)
+        plan = ReadPlan(self._plan_schedule, forecast, age=lambda: time.time() - started)
         observed = _Observed()
 
         async def fetch() -> TaskStatus:

@@ -61,7 +61,7 @@ class ImageService:
         schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds, floor=floor)
         self._schedule = schedule
         self._creator = TaskCreator(client, journal, owner, public_url=config.public_url)
-        self._follower = TaskFollower(client, journal, saver, schedule)
+        self._follower = TaskFollower(client, journal, saver, schedule, callbacks=bool(config.public_url))
 
     # ---- generate and edit ------------------------------------------------------------------
 
