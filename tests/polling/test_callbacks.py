@@ -115,7 +115,10 @@ async def test_a_duplicated_callback_changes_nothing(tmp_path: Path, sandbox: Ru
     assert task_of(result)["status"] == "completed"
     assert deliveries(sandbox) == ["answered 204", "answered 204"]
     assert sandbox.state.requests["status"] == 1
-    assert sandbox.ledger()["totals"]["tasks"] == 1 and sum(task_of(result)["task_id"] in line for line in history.splitlines()) == 1
+    assert (
+        sandbox.ledger()["totals"]["tasks"] == 1
+        and sum(task_of(result)["task_id"] in line for line in history.splitlines()) == 1
+    )
 
 
 async def test_a_forged_callback_claiming_completion_costs_one_read_and_its_body_is_never_used(
