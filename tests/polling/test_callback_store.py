@@ -12,12 +12,12 @@ import anyio
 import pytest
 
 from runapi_mcp.core.callbacks import SELECTOR_LENGTH, CallbackDesk, CallbackIssuer, Wakeups, new_token, token_digest
-from runapi_mcp.core.journal import Journal, TaskParams, open_journal, sqlite_journal
-from runapi_mcp.core.journal import migrations
+from runapi_mcp.core.journal import Journal, TaskParams, migrations, open_journal, sqlite_journal
 from runapi_mcp.core.journal.engine import Statement
 from runapi_mcp.core.journal.notify import announce, listening
 from runapi_mcp.core.journal.signals import recent_durations, record_duration, take_woken, token_by_selector
-from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures used here
+from tests.postgres_server import postgres_server  # noqa: F401 - the fixture postgres_url needs
+from tests.postgres_server import postgres_url as postgres_url
 
 pytestmark = pytest.mark.anyio
 

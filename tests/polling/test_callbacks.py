@@ -154,12 +154,12 @@ async def test_unknown_malformed_and_oversized_callbacks_are_refused_and_change_
 ) -> None:
     # Token auth on /mcp: the callback path still needs no bearer, since its token is the capability.
     token = {"RUNAPI_MCP_HTTP_AUTH": "token", "RUNAPI_MCP_HTTP_TOKEN": "t" * 32}
-    async with hosted(tmp_path, sandbox, {"Authorization": f"Bearer {'t' * 32}"}, **token) as (url, _):
-        async with httpx2.AsyncClient() as http:
-            unknown = await http.post(f"{url}/callbacks/{new_token()}", json={"status": "completed"})
-            short = await http.post(f"{url}/callbacks/abc", json={"status": "completed"})
-            big = await http.post(f"{url}/callbacks/{new_token()}", content=b"x" * (MAX_CALLBACK_BYTES + 1))
-            read = await http.get(f"{url}/callbacks/{new_token()}")
+    bearer = {"Authorization": f"Bearer {'t' * 32}"}
+    async with hosted(tmp_path, sandbox, bearer, **token) as (url, _), httpx2.AsyncClient() as http:
+        unknown = await http.post(f"{url}/callbacks/{new_token()}", json={"status": "completed"})
+        short = await http.post(f"{url}/callbacks/abc", json={"status": "completed"})
+        big = await http.post(f"{url}/callbacks/{new_token()}", content=b"x" * (MAX_CALLBACK_BYTES + 1))
+        read = await http.get(f"{url}/callbacks/{new_token()}")
     assert unknown.status_code == 404 and short.status_code == 404
     assert big.status_code == 413 and read.status_code == 405
     assert sandbox.state.requests["status"] == 0

@@ -57,7 +57,8 @@ def test_over_a_spread_of_durations_the_forecast_reads_less_than_a_2_s_poller_at
     ours_reads = ours_delay = fixed_reads = fixed_delay = 0.0
     for finish in tasks:
         clock = [0.0]
-        reads, delay = reads_until(ReadPlan(SCHEDULE, Forecast.of(history), age=lambda: clock[0]), clock, finish)
+        plan = ReadPlan(SCHEDULE, Forecast.of(history), age=lambda c=clock: c[0])
+        reads, delay = reads_until(plan, clock, finish)
         ours_reads, ours_delay = ours_reads + reads, ours_delay + delay
         fixed = int(finish // 2.0) + 2  # the SDK's loop: a read at once, then every 2 s
         fixed_reads, fixed_delay = fixed_reads + fixed, fixed_delay + (2.0 * (fixed - 1) - finish)
