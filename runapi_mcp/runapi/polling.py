@@ -34,7 +34,7 @@ BACKOFF_FACTOR = 1.5
 # A forecast needs this many finished tasks; fewer say too little about the spread.
 MIN_SAMPLES = 3
 # Seconds of delay one status read is worth: the exchange rate the forecast's spacing is optimised for
-# (at 0.1, over the sandbox's lognormal 8-60 s spread: about 0.73x the 2 s poller's reads at the same ~1 s delay).
+# (python -m bench.callbacks prints what it buys against the fixed pollers).
 READ_COST = 0.1
 # The first read comes a little before the earliest finish seen.
 EARLY_FACTOR = 0.95
