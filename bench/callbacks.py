@@ -68,20 +68,21 @@ def done_wall(sandbox: RunningSandbox, task_id: str) -> float:
     return sandbox.state.clock.to_wall(task.done_at)
 
 
-async def fixed_poller(sandbox: RunningSandbox, interval: float, tally: Tally, index: int) -> None:
-    async with httpx2.AsyncClient(base_url=sandbox.url, headers={"Authorization": f"Bearer {KEY}"}) as http:
-        body = {"model": "gpt-image-2", "prompt": PROMPT}
-        created = await http.post(CREATE, json=body, headers={"Idempotency-Key": f"fixed-{index}-{time.time_ns()}"})
-        created.raise_for_status()
-        task_id = created.json()["id"]
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            status = (await http.get(f"{CREATE}/{task_id}")).json()["status"]
-            if status in ("completed", "failed"):
-                tally.delays.append(time.time() - done_wall(sandbox, task_id))
-                return
-            await anyio.sleep(interval)
-        tally.errors.append("poller gave up")
+async def fixed_poller(
+    http: httpx2.AsyncClient, sandbox: RunningSandbox, interval: float, tally: Tally, index: int
+) -> None:
+    body = {"model": "gpt-image-2", "prompt": PROMPT}
+    created = await http.post(CREATE, json=body, headers={"Idempotency-Key": f"fixed-{index}-{time.time_ns()}"})
+    created.raise_for_status()
+    task_id = created.json()["id"]
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = (await http.get(f"{CREATE}/{task_id}")).json()["status"]
+        if status in ("completed", "failed"):
+            tally.delays.append(time.time() - done_wall(sandbox, task_id))
+            return
+        await anyio.sleep(interval)
+    tally.errors.append("poller gave up")
 
 
 async def ours(client: Client, sandbox: RunningSandbox, tally: Tally | None) -> None:
@@ -126,10 +127,17 @@ async def http_client(url: str) -> AsyncIterator[Client]:
         yield await stack.enter_async_context(Client(transport, read_timeout_seconds=700))
 
 
-async def all_at_once(jobs: list[Callable[[], Awaitable[None]]]) -> None:
+async def all_at_once(jobs: list[tuple[Tally | None, Callable[[], Awaitable[None]]]]) -> None:
+    async def one(tally: Tally | None, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except Exception as exc:  # a contender's failure is counted in its row, not the end of the run
+            if tally is not None:
+                tally.errors.append(f"{type(exc).__name__}: {exc}"[:120])
+
     async with anyio.create_task_group() as group:
-        for job in jobs:
-            group.start_soon(job)
+        for tally, job in jobs:
+            group.start_soon(one, tally, job)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -151,7 +159,7 @@ async def main(args: argparse.Namespace) -> None:
             learner = server_settings(root / "learning" / "state", root / "learning" / "work", learn_box, scale)
             learning = await stack.enter_async_context(Client(build_server(learner)))
             started = time.monotonic()
-            await all_at_once([lambda: ours(learning, learn_box, None) for _ in range(args.warmup)])
+            await all_at_once([(None, lambda: ours(learning, learn_box, None)) for _ in range(args.warmup)])
             print(f"warm-up: {args.warmup} tasks in {time.monotonic() - started:.0f} s; measuring {n} per contender")
             # The learning server reads the measured tasks from its own fresh sandbox from here on.
             measured = server_settings(root / "learning" / "state", root / "learning" / "work", boxes[2], scale)
@@ -166,12 +174,21 @@ async def main(args: argparse.Namespace) -> None:
             ).model_copy(update={"transport": "http"})
             url = await stack.enter_async_context(running_http(build_server(hosted), hosted, port=port))
             calling = await stack.enter_async_context(http_client(url))
-            jobs: list[Callable[[], Awaitable[None]]] = []
+            pollers = [
+                await stack.enter_async_context(
+                    httpx2.AsyncClient(
+                        base_url=box.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=httpx2.Timeout(60)
+                    )
+                )
+                for box in boxes[:2]
+            ]
+            jobs: list[tuple[Tally | None, Callable[[], Awaitable[None]]]] = []
+            two, five, learned, called = tallies.values()
             for i in range(n):
-                jobs.append(lambda i=i: fixed_poller(boxes[0], 2 / scale, tallies["2 s poller"], i))
-                jobs.append(lambda i=i: fixed_poller(boxes[1], 5 / scale, tallies["5 s poller"], i))
-                jobs.append(lambda: ours(learning, boxes[2], tallies["ours, learning"]))
-                jobs.append(lambda: ours(calling, boxes[3], tallies["ours, callbacks"]))
+                jobs.append((two, lambda i=i: fixed_poller(pollers[0], boxes[0], 2 / scale, two, i)))
+                jobs.append((five, lambda i=i: fixed_poller(pollers[1], boxes[1], 5 / scale, five, i)))
+                jobs.append((learned, lambda: ours(learning, boxes[2], learned)))
+                jobs.append((called, lambda: ours(calling, boxes[3], called)))
             started = time.monotonic()
             await all_at_once(jobs)
             elapsed = time.monotonic() - started

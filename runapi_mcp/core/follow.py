@@ -81,7 +81,7 @@ class TaskFollower:
 
         async def on_poll(status: TaskStatus | None, polls: int) -> None:
             observed.after_read(status)
-            await tracker.update(task_id, status)
+            await tracker.update(task_id, status, run.idempotency_key)
 
         with WAKEUPS.waiting(task_id) as wake:
             result = await poll_until_done(

@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"write the RunAPI key itself into the file (readable by you only) instead of referring to {KEY_VAR}",
     )
     parser.add_argument(
+        "--approve-tools",
+        action="store_true",
+        help="Codex: let every runapi tool run without an approval prompt, paid ones included "
+        "(what `codex exec` needs to generate images)",
+    )
+    parser.add_argument(
         "--project-dir",
         type=Path,
         default=Path("."),
@@ -79,6 +85,7 @@ def run_init(
             home=home or Path.home(),
             forward_key=True,
             write_key=key,
+            approve_tools=bool(getattr(args, "approve_tools", False)),
             platform=platform,
         )
         if args.dry_run:

@@ -19,6 +19,11 @@ from runapi_mcp.install.targets import TARGETS, HostTarget, KeyPlan, Scope
 from runapi_mcp.install.tomlconfig import merge_toml
 
 _HIDDEN_KEY = SecretStr("<hidden: your RUNAPI_API_KEY>")
+_CODEX_APPROVAL_NOTE = {
+    False: "Codex asks before each generate_image and edit_image (paid); `codex exec` cannot run them. "
+    "Add --approve-tools to let them run without asking.",
+    True: "Every runapi tool runs without asking, paid generate_image and edit_image included (--approve-tools).",
+}
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,19 @@ def plan_init(
     home: Path,
     forward_key: bool,
     write_key: SecretStr | None = None,
+    approve_tools: bool = False,
     platform: str = sys.platform,
     now: datetime | None = None,
 ) -> InitPlan:
     """Everything `init` would do, computed without writing: the file, its new text, and the backup name.
 
     `command` is a launch spec or a --command string (split with shlex); None means `uvx runapi-mcp`.
+    `approve_tools` (Codex only) lets every tool run without an approval prompt, paid ones included.
     Raises InitError for an unknown target, a scope the host lacks, or an existing file it cannot parse.
     """
     host = _target(target)
+    if approve_tools and host.style != "codex":
+        raise InitError(f"--approve-tools applies to Codex only; {host.title} asks in its own way.")
     scope = _scope(host, user)
     launch = _launch(command, platform)
     if scope == "project" and not project_dir.is_dir():
@@ -66,10 +75,10 @@ def plan_init(
     key = KeyPlan.choose(forward_key=forward_key, write_key=write_key)
 
     old_text = _read(path)
-    new_text = _render(host, path, old_text, launch, key)
+    new_text = _render(host, path, old_text, launch, key, approve_tools)
     display_text = new_text
     if key.mode == "literal":
-        display_text = _render(host, path, old_text, launch, KeyPlan("literal", _HIDDEN_KEY))
+        display_text = _render(host, path, old_text, launch, KeyPlan("literal", _HIDDEN_KEY), approve_tools)
 
     backup_path = None
     if old_text is not None and new_text != old_text:
@@ -82,6 +91,8 @@ def plan_init(
             f"This file is inside the project: keep it out of version control "
             f"(add {_relative(path, project_dir)} to .gitignore)."
         )
+    if host.style == "codex":
+        notes.append(_CODEX_APPROVAL_NOTE[approve_tools])
     if step := host.next_step.get(scope):
         notes.append(step)
     return InitPlan(
@@ -153,8 +164,10 @@ def _launch(command: ServerLaunch | str | None, platform: str) -> ServerLaunch:
         raise InitError(str(exc)) from None
 
 
-def _render(host: HostTarget, path: Path, old_text: str | None, launch: ServerLaunch, key: KeyPlan) -> str:
-    entry = host.entry(launch, key)
+def _render(
+    host: HostTarget, path: Path, old_text: str | None, launch: ServerLaunch, key: KeyPlan, approve_tools: bool = False
+) -> str:
+    entry = host.entry(launch, key, approve_tools=approve_tools)
     if host.fmt == "toml":
         return merge_toml(host, path, old_text, entry)
     return merge_json(host, path, old_text, entry, key)

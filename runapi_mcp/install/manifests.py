@@ -29,6 +29,7 @@ from runapi_mcp.install.launch import (
 )
 from runapi_mcp.install.links import cursor_deeplink, cursor_install_url
 from runapi_mcp.install.skill import SKILL_NAME, skill_markdown
+from runapi_mcp.install.targets import FREE_WRITING_TOOLS
 
 SERVER_JSON_SCHEMA = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 REPOSITORY_URL = "https://github.com/runapi/runapi-mcp"
@@ -76,6 +77,9 @@ def plugin_mcp_json(version: str) -> dict[str, Any]:
                 "env_vars": [KEY_VAR, BASE_URL_VAR],
                 "startup_timeout_sec": STARTUP_TIMEOUT_SEC,
                 "tool_timeout_sec": TOOL_TIMEOUT_SEC,
+                # Codex: get_task (free, but it saves files) runs without a prompt, as `init codex` writes;
+                # paid tools keep asking, since installing a plugin is not asking for unprompted spending.
+                "tools": {name: {"approval_mode": "approve"} for name in FREE_WRITING_TOOLS},
             }
         }
     }
@@ -251,6 +255,8 @@ def render_manifests(version: str = __version__) -> dict[str, str]:
         "manifests/docker/Dockerfile.dockerignore": deploy.dockerignore(),
         "manifests/kubernetes/deployment.yaml": deploy.deployment_yaml(version),
         "manifests/kubernetes/service.yaml": deploy.service_yaml(version),
+        "manifests/kubernetes/pdb.yaml": deploy.pdb_yaml(version),
+        "manifests/kubernetes/secret.yaml": deploy.secret_yaml(version),
     }
     for target, name in EXAMPLES.items():
         files[f"manifests/examples/{name}"] = render_new(target)

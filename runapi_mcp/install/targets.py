@@ -4,7 +4,9 @@ Every fact here was checked against the host's documentation or the released hos
 - Claude Code passes its whole environment to a stdio server, and expands `${VAR}` and `${VAR:-default}`
   in `.mcp.json`; an unset `${VAR}` arrives as the literal text `${VAR}`, so we use `${VAR:-}`.
 - Codex passes only a short allow-list of variables; `env_vars` names more to pass through. It reads
-  `startup_timeout_sec` (default 10 s) and `tool_timeout_sec` (default 60 s) per server.
+  `startup_timeout_sec` (default 10 s) and `tool_timeout_sec` (default 60 s) per server. It asks before
+  running a tool that is not read-only, and `codex exec` refuses it outright ("approval policy is never"),
+  unless `default_tools_approval_mode` or `tools.NAME.approval_mode` is "approve".
 - Cursor, Windsurf and Roo Code expand `${env:VAR}`; Roo Code reads a per-server `timeout` in seconds.
 - VS Code expands `${input:ID}` from the top-level `inputs`, prompting once and keeping the answer secret.
 - Claude Desktop expands nothing and starts servers with a minimal environment.
@@ -27,6 +29,7 @@ EntryStyle = Literal["mcp", "vscode", "codex"]
 KeyMode = Literal["forward", "literal", "none"]
 
 VSCODE_KEY_INPUT_ID = "runapi-api-key"
+FREE_WRITING_TOOLS = ("get_task",)
 SHARED_KEY_FILE = "~/.config/runapi/config.json"
 
 
@@ -86,10 +89,10 @@ class HostTarget:
             raise ValueError(f"{self.title} has no user scope")
         return self.user_file(home, platform)
 
-    def entry(self, launch: ServerLaunch, key: KeyPlan) -> dict[str, Any]:
+    def entry(self, launch: ServerLaunch, key: KeyPlan, *, approve_tools: bool = False) -> dict[str, Any]:
         """Our server entry, with exactly the keys this host reads, in the order its docs show them."""
         if self.style == "codex":
-            return self._codex_entry(launch, key)
+            return self._codex_entry(launch, key, approve_tools=approve_tools)
         entry: dict[str, Any] = {}
         if self.style == "vscode":
             entry["type"] = "stdio"
@@ -105,16 +108,22 @@ class HostTarget:
         entry.update(self.extra)
         return entry
 
-    def _codex_entry(self, launch: ServerLaunch, key: KeyPlan) -> dict[str, Any]:
+    def _codex_entry(self, launch: ServerLaunch, key: KeyPlan, *, approve_tools: bool) -> dict[str, Any]:
         entry: dict[str, Any] = {"command": launch.command, "args": list(launch.args)}
         entry["env_vars"] = [KEY_VAR, BASE_URL_VAR] if key.mode == "forward" else [BASE_URL_VAR]
         entry["startup_timeout_sec"] = STARTUP_TIMEOUT_SEC
         entry["tool_timeout_sec"] = TOOL_TIMEOUT_SEC
+        if approve_tools:
+            # The user asked for it: paid tools (generate_image, edit_image) run without asking too.
+            entry["default_tools_approval_mode"] = "approve"
         env = dict(launch.env)
         if key.mode == "literal" and key.value is not None:
             env[KEY_VAR] = key.value.get_secret_value()
         if env:
-            entry["env"] = env  # last: TOML renders it as its own [mcp_servers.runapi.env] table
+            entry["env"] = env  # a table of its own: [mcp_servers.runapi.env]
+        # get_task is free but not read-only (it saves files): without this, Codex asks every time and
+        # `codex exec` cannot finish an unfinished task at all. The other free tools are read-only.
+        entry["tools"] = {name: {"approval_mode": "approve"} for name in FREE_WRITING_TOOLS}
         return entry
 
     def key_note(self, key: KeyPlan, path: Path) -> str:

@@ -59,16 +59,14 @@ def render_toml(container: str, entry: dict[str, Any]) -> str:
     return tomlkit.dumps(doc).rstrip("\n") + "\n"
 
 
-def _table(entry: dict[str, Any]) -> Table:
+def _table(entry: dict[str, Any], *, outer: bool = True) -> Table:
     table = tomlkit.table()
     for key, value in entry.items():
         if isinstance(value, dict):
-            sub = tomlkit.table()
-            for k, v in value.items():  # pyright: ignore[reportUnknownVariableType]
-                sub[str(k)] = v  # pyright: ignore[reportUnknownArgumentType]
-            table[key] = sub
+            table[key] = _table(value, outer=False)  # pyright: ignore[reportUnknownArgumentType]
         else:
             table[key] = value
-    # A blank line after our table keeps the next [table] header from sitting right under it.
-    table.add(tomlkit.nl())
+    if outer:
+        # A blank line after our table keeps the next [table] header from sitting right under it.
+        table.add(tomlkit.nl())
     return table

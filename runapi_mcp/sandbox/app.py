@@ -46,7 +46,8 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         Route("/_sandbox/clock", controls.clock, methods=["POST"]),
         Route("/_sandbox/balance", controls.set_balance, methods=["POST"]),
         Route("/_sandbox/callbacks", controls.callbacks, methods=["GET"]),
-        *login_routes(state), *prompt_routes(),
+        *login_routes(state),
+        *prompt_routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -12,17 +12,19 @@ from runapi_mcp import __version__
 from runapi_mcp.server.login_gate import SignInGate
 from runapi_mcp.server.middleware import ToolSurface
 from runapi_mcp.server.prompts import PromptLibrary
+from runapi_mcp.server.request_state import request_state_security
 from runapi_mcp.server.resources import register_resources
+from runapi_mcp.server.result_shaping import ResultShaping
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools
 from runapi_mcp.settings import Settings
 
+# Codex shows only the first line, cut at 250 characters, until a tool search: the essentials go there.
 INSTRUCTIONS = """\
-GPT Image 2 via RunAPI. Images cost money: check get_pricing before big jobs; start with count=1.
-Results are saved as PNGs in the project (paths in the text); URLs expire in 7 days.
-An unfinished task: continue with get_task(task_id, wait=true), never create it again. A create with no \
-answer: call it again with the same idempotency_key (no double charge).
-To edit a result, pass images=["task:<task_id>"] to edit_image."""
+GPT Image 2 via RunAPI, paid per image (start with count=1; get_pricing for big jobs); PNGs are saved in the \
+project; finish a task with get_task(task_id, wait=true), never create it again; edit a result: \
+images=["task:<task_id>"].
+A create with no answer: call it again with the same idempotency_key (no double charge). URLs expire in 7 days."""
 
 
 def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
@@ -37,9 +39,11 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        request_state_security=request_state_security(settings),
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
     )
-    mcp.middleware.append(ToolSurface(mcp.list_tools, lambda _ctx: settings.structured_output))
+    shaping = ResultShaping(settings.structured_output)  # what each client's results carry: client_profile.py
+    mcp.middleware.extend([ToolSurface(mcp.list_tools, shaping.structured_for), shaping])
     mcp.middleware.extend((SignInGate(), PromptLibrary()))  # inside ToolSurface: tools/list stays as it is
     register_tools(mcp)
     register_resources(mcp)

@@ -7,7 +7,7 @@ from runapi_mcp.runapi import errors as api
 from runapi_mcp.urls import display_url
 
 NO_KEY = (
-    "No RunAPI API key is set. Set RUNAPI_API_KEY in this server's environment (or \"api_key\" in "
+    'No RunAPI API key is set. Set RUNAPI_API_KEY in this server\'s environment (or "api_key" in '
     "~/.config/runapi/config.json), or try it without a key: runapi-mcp --sandbox."
 )
 

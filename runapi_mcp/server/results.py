@@ -1,7 +1,9 @@
 """The one result shape for generate_image, edit_image and get_task.
 
 Text first and complete on its own (hosts differ in what else they show), then one small preview per
-image, a resource link per image, and structured content matching the published output schema.
+image, a resource link per image, and structured content matching the published output schema, itself
+complete without the text (next step, notes). What of this each client receives is decided per client
+(client_profile.py) and applied at the wire.
 """
 
 from __future__ import annotations
@@ -36,21 +38,26 @@ class TaskInfo(BaseModel):
     error: str | None = None
     # the tool to call next, if any: get_task, or the create again with the same idempotency_key
     next_action: str | None = None
+    # the same in words, as the text says it
+    next_step: str | None = None
 
 
 class ImageJobResult(BaseModel):
     tasks: list[TaskInfo]
     output_dir: str | None = None
+    # what the text says beside the tasks, e.g. the sandbox mark: complete without the text
+    notes: list[str] = Field(default_factory=list[str])
 
 
 def image_uri(task_id: str, index: int) -> str:
     return f"runapi://tasks/{task_id}/images/{index}"
 
 
+SANDBOX_NOTE = "SANDBOX: these images are placeholders from the local RunAPI sandbox, not real generations."
+
+
 def build_result(job: JobOutcome, *, working_dir: Path, structured: bool) -> CallToolResult:
-    lines: list[str] = []
-    if job.sandbox:
-        lines.append("SANDBOX: these images are placeholders from the local RunAPI sandbox, not real generations.")
+    lines: list[str] = [SANDBOX_NOTE] if job.sandbox else []
     for task in job.tasks:
         lines.extend(_task_lines(task, working_dir))
     lines.extend(job.notes)
@@ -96,9 +103,18 @@ def _task_lines(task: TaskOutcome, working_dir: Path) -> list[str]:
         lines.append(f"  Cost: ${task.cost.usd:.2f} {task.cost.basis}{detail}.")
     if task.error:
         lines.append(f"  Error: {task.error}")
-    if task.next_hint:
-        lines.append(f"  Next: {task.next_hint}.")
+    if step := _next_step(task):
+        lines.append(f"  Next: {step}.")
     return lines
+
+
+def _next_step(task: TaskOutcome) -> str | None:
+    if task.next_hint:
+        return task.next_hint
+    if task.status == "completed" and task.task_id and task.images:
+        # The id is on the task's first line; repeating it would cost ~20 tokens per result.
+        return 'to edit it, pass images=["task:<task id>"] to edit_image'
+    return None
 
 
 def _image_line(image: SavedImage, working_dir: Path) -> str:
@@ -142,8 +158,10 @@ def _structured(job: JobOutcome) -> ImageJobResult:
                 cost_basis=t.cost.basis if t.cost else None,
                 error=t.error,
                 next_action=t.next_action,
+                next_step=_next_step(t),
             )
             for t in job.tasks
         ],
         output_dir=str(job.output_dir) if job.output_dir else None,
+        notes=([SANDBOX_NOTE] if job.sandbox else []) + list(job.notes),
     )

@@ -26,7 +26,8 @@ from runapi_mcp.server.state import AppState
 Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
 Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
 Resolution = Annotated[OutputResolution | None, Field(description="Per image: 1k $0.06 (default), 2k $0.10, 4k $0.16.")]
-Wait = Annotated[bool, Field(description="Wait up to ~50 s; false returns the task id at once.")]
+PricedResolution = Annotated[OutputResolution | None, Field(description="Default 1k.")]
+Wait = Annotated[bool, Field(description="Default true: wait up to ~50 s; false returns the task id at once.")]
 OutputDirArg = Annotated[str | None, Field(description="Default ./runapi-images.")]
 Key = Annotated[
     str | None,
@@ -54,12 +55,12 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         prompt: Prompt,
         aspect_ratio: Ratio = None,
         output_resolution: Resolution = None,
-        count: Annotated[int, Field(ge=1, le=4, description="One paid task each.")] = 1,
+        count: Annotated[int, Field(ge=1, le=4, description="1-4 (default 1), one paid task each.")] = 1,
         wait: Wait = True,
         output_dir: OutputDirArg = None,
         idempotency_key: Key = None,
     ) -> ImageResult:
-        """Text to image with GPT Image 2 (paid per image). Saves PNGs in the project."""
+        """Text to image with GPT Image 2, paid per image. Saves PNGs in the project."""
         def job() -> ImageJob:
             return ImageJob(
                 action="text_to_image", prompt=prompt, aspect_ratio=aspect_ratio, output_resolution=output_resolution,
@@ -78,16 +79,16 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
             Field(
                 min_length=1,
                 max_length=16,
-                description="Local path, http(s)/file/data URI, or task:<task_id>[#n].",
+                description="1-16 of: local path, http(s)/file/data URI, task:<task_id>[#n].",
             ),
         ],
         aspect_ratio: Ratio = None,
-        output_resolution: Resolution = None,
+        output_resolution: PricedResolution = None,
         wait: Wait = True,
         output_dir: OutputDirArg = None,
         idempotency_key: Key = None,
     ) -> ImageResult:
-        """Edit or combine 1-16 images by instruction (paid per image). Saves PNGs in the project."""
+        """Edit or combine 1-16 images by instruction, paid per image. Saves PNGs in the project."""
         def job() -> ImageJob:
             return ImageJob(
                 action="edit_image", prompt=prompt, aspect_ratio=aspect_ratio, output_resolution=output_resolution,
@@ -101,9 +102,9 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         service: PaidService,
         workspace: CallWorkspace,
         task_id: Annotated[str, Field(min_length=1, max_length=100, description="From an earlier result.")],
-        wait: Annotated[bool, Field(description="Wait up to ~50 s.")] = False,
+        wait: Annotated[bool, Field(description="Default false; true waits up to ~50 s.")] = False,
     ) -> ImageResult:
-        """Status and results of a task; saves its images once done. Continue unfinished tasks with it."""
+        """Status and results of a task (free); saves its images once done."""
         def follow() -> Awaitable[JobOutcome]:
             return service.get_task(task_id.strip(), wait=wait, workspace=workspace, progress=_progress(ctx))
 
@@ -111,7 +112,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
 
     async def list_tasks(
         service: FreeService,
-        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+        limit: Annotated[int, Field(ge=1, le=100, description="1-100, default 10.")] = 10,
         status: Annotated[
             Literal["pending", "processing", "completed", "failed", "unknown"] | None,
             Field(),
@@ -132,8 +133,8 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
     async def get_pricing(
         ctx: AppContext,
         action: Annotated[Literal["text_to_image", "edit_image"], Field()] = "text_to_image",
-        output_resolution: Resolution = None,
-        count: Annotated[int, Field(ge=1, le=100)] = 1,
+        output_resolution: PricedResolution = None,
+        count: Annotated[int, Field(ge=1, le=100, description="1-100, default 1.")] = 1,
     ) -> str:
         """Prices per image by resolution and the estimate for a planned job. Free."""
         table = await pricing.price_table(app_state(ctx).client, action)

@@ -78,7 +78,8 @@ class Settings(BaseModel):
 
     # Results
     preview_max_side: Annotated[PreviewSide, BeforeValidator(values.preview)] = 512  # 0 turns previews off
-    structured_output: Flag = True
+    # "auto": structuredContent only for clients that keep the text and image beside it (server/client_profile.py)
+    structured_output: Annotated[bool | Literal["auto"], BeforeValidator(values.boolean_or_auto)] = "auto"
 
     # Transports
     transport: Transport = "stdio"
@@ -89,6 +90,10 @@ class Settings(BaseModel):
     http_stateless: Flag = False
     http_allowed_hosts: Annotated[tuple[str, ...], BeforeValidator(values.allowed_hosts)] = ()
     http_allowed_origins: Annotated[tuple[str, ...], BeforeValidator(values.allowed_origins)] = ()
+    # On SIGTERM, how long running calls may finish; None: the wait budget plus a margin (server/http.py).
+    drain_seconds: Annotated[float | None, Field(ge=0, le=3600, allow_inf_nan=False)] = None
+    # Shared by every replica: they seal MCP request state (server/request_state.py).
+    state_keys: Annotated[tuple[SecretStr, ...], BeforeValidator(values.state_keys)] = ()
 
     # Serve against an in-process sandbox instead of RunAPI.
     sandbox: Flag = False

@@ -30,6 +30,8 @@ VARIABLES: dict[str, str] = {
     "RUNAPI_MCP_STATELESS": "http_stateless",
     "RUNAPI_MCP_ALLOWED_HOSTS": "http_allowed_hosts",
     "RUNAPI_MCP_ALLOWED_ORIGINS": "http_allowed_origins",
+    "RUNAPI_MCP_DRAIN_SECONDS": "drain_seconds",
+    "RUNAPI_MCP_STATE_KEYS": "state_keys",
     "RUNAPI_MCP_SANDBOX": "sandbox",
     "RUNAPI_MCP_SANDBOX_LATENCY": "sandbox_latency",
     "RUNAPI_MCP_LOG_LEVEL": "log_level",
@@ -45,7 +47,7 @@ FLAGS: dict[str, str] = {
 }
 
 # Never shown in a message, not even in part.
-SECRET_FIELDS = frozenset({"api_key", "http_token", "database_url"})
+SECRET_FIELDS = frozenset({"api_key", "http_token", "database_url", "state_keys"})
 
 _FIELD_VARIABLES = {field: name for name, field in VARIABLES.items()} | {"api_key": KEY_VAR}
 

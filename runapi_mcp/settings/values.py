@@ -21,6 +21,20 @@ _FALSE = ("0", "false", "no", "off")
 LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 
 
+def boolean_or_auto(value: Any) -> Any:
+    """true, false, or auto (the server decides per client)."""
+    if not isinstance(value, str):
+        return value
+    word = value.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise field_error(f"must be auto, true or false, not {value!r}")
+
+
 def boolean(value: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -174,3 +188,13 @@ def host_waits(value: Any) -> Any:
             raise field_error(f"takes host=seconds pairs (0-600) such as claude-code=120, not {word!r}")
         pairs.append((name.strip().lower(), budget))
     return tuple(pairs)
+
+
+def state_keys(value: Any) -> Any:
+    """Comma-separated secrets of 32+ characters each (what the SDK's request-state codec requires)."""
+    if not isinstance(value, str):
+        return value
+    keys = _words(value)
+    if any(len(key.encode()) < 32 for key in keys):
+        raise field_error("takes comma-separated secrets of 32+ characters each")
+    return tuple(SecretStr(key) for key in keys)

@@ -52,6 +52,7 @@ EXPECTED_ENTRIES: dict[str, dict[str, Any]] = {
         "env_vars": [KEY_VAR, "RUNAPI_BASE_URL"],
         "startup_timeout_sec": 60,
         "tool_timeout_sec": 180,
+        "tools": {"get_task": {"approval_mode": "approve"}},
     },
     "cursor": {"command": "uvx", "args": ["runapi-mcp"], "env": {KEY_VAR: "${env:RUNAPI_API_KEY}"}},
     "vscode": {

@@ -14,6 +14,7 @@ import pytest
 from runapi_mcp import __version__
 from runapi_mcp.install import manifests
 from runapi_mcp.install.launch import REGISTRY_NAME
+from runapi_mcp.settings import Settings, SettingsError
 from tests.install.helpers import REPO_ROOT
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
@@ -155,6 +156,8 @@ def test_dockerfile_serves_http_as_a_non_root_user_with_a_healthcheck() -> None:
     assert "RUNAPI_MCP_HTTP_AUTH=per-request" in text
     assert "RUNAPI_MCP_STATELESS=true" in text
     assert re.search(r"^HEALTHCHECK .*\n\s+CMD .*http://127\.0\.0\.1:8000/healthz", text, re.MULTILINE)
+    assert re.search(r"^STOPSIGNAL SIGTERM$", text, re.MULTILINE)
+    assert re.search(r"--stop-timeout (\d+)", text) and int(re.findall(r"--stop-timeout (\d+)", text)[0]) > 60
     assert 'ENTRYPOINT ["runapi-mcp"]' in text
     assert 'CMD ["--transport", "http", "--host", "0.0.0.0", "--port", "8000"]' in text
 
@@ -164,7 +167,7 @@ def test_dockerignore_lets_in_only_what_the_build_copies() -> None:
     assert ignore[ignore.index("*") :][:5] == ["*", "!pyproject.toml", "!README.md", "!LICENSE", "!runapi_mcp/"]
 
 
-def test_kubernetes_deployment_runs_stateless_replicas_locked_down_with_probes_on_healthz() -> None:
+def test_kubernetes_deployment_runs_stateless_replicas_locked_down_with_readiness_and_liveness_probes() -> None:
     yaml = pytest.importorskip("yaml")
     deployment = yaml.safe_load((REPO_ROOT / "manifests/kubernetes/deployment.yaml").read_text())
     service = yaml.safe_load((REPO_ROOT / "manifests/kubernetes/service.yaml").read_text())
@@ -175,18 +178,19 @@ def test_kubernetes_deployment_runs_stateless_replicas_locked_down_with_probes_o
     (container,) = pod["containers"]
     assert container["args"] == ["--transport", "http", "--host", "0.0.0.0", "--port", "8000"]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert env["RUNAPI_MCP_HTTP_AUTH"] == "per-request"
     assert env["RUNAPI_MCP_STATELESS"] == "true"
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    # Readiness fails while a replica drains; liveness stays up so the drain is never cut short.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert set(container["resources"]["limits"]) == {"cpu", "memory"}
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    for variable in ("RUNAPI_MCP_STATE_DIR", "RUNAPI_MCP_OUTPUT_DIR", "HOME"):
+    for variable in ("RUNAPI_MCP_STATE_DIR", "HOME"):
         mount = next(path for path in mounts if env[variable].startswith(path))
         assert "emptyDir" in volumes[mounts[mount]], variable
 
@@ -195,3 +199,59 @@ def test_kubernetes_deployment_runs_stateless_replicas_locked_down_with_probes_o
     assert service["kind"] == "Service"
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def _kubernetes(name: str) -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load((REPO_ROOT / f"manifests/kubernetes/{name}.yaml").read_text())
+
+
+def _container_env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_kubernetes_grace_period_outlasts_the_prestop_pause_and_the_drain_which_outlasts_the_wait() -> None:
+    deployment = _kubernetes("deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    pause = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pause[0] == "sleep"
+    drain = float(_container_env(deployment)["RUNAPI_MCP_DRAIN_SECONDS"]["value"])
+    wait = Settings.model_fields["wait_seconds"].default
+    assert drain >= wait
+    assert pod["terminationGracePeriodSeconds"] > int(pause[1]) + drain
+    readiness = container["readinessProbe"]
+    # A draining replica leaves the endpoints within one probe period, well inside the preStop pause.
+    assert readiness["periodSeconds"] * readiness["failureThreshold"] <= int(pause[1])
+
+
+def test_kubernetes_takes_the_database_url_and_state_keys_from_the_secret_it_ships() -> None:
+    deployment, secret = _kubernetes("deployment"), _kubernetes("secret")
+    env = _container_env(deployment)
+    assert secret["kind"] == "Secret"
+    for variable in ("RUNAPI_MCP_DATABASE_URL", "RUNAPI_MCP_STATE_KEYS"):
+        ref = env[variable]["valueFrom"]["secretKeyRef"]
+        assert "value" not in env[variable]
+        assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"]
+    assert secret["stringData"]["database-url"].startswith("postgresql://")
+    # The placeholder keys are too short to use: a Secret applied unedited stops the server with a clear error.
+    placeholder = secret["stringData"]["state-keys"]
+    with pytest.raises(SettingsError, match="RUNAPI_MCP_STATE_KEYS"):
+        Settings.load({"HOME": "/nonexistent", "RUNAPI_MCP_STATE_KEYS": placeholder})
+
+
+def test_kubernetes_pdb_keeps_all_but_one_replica_of_the_deployment() -> None:
+    deployment, pdb = _kubernetes("deployment"), _kubernetes("pdb")
+    assert pdb["apiVersion"] == "policy/v1" and pdb["kind"] == "PodDisruptionBudget"
+    assert pdb["spec"]["maxUnavailable"] == 1 < deployment["spec"]["replicas"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_shipped_container_settings_give_no_folder_that_every_tenant_shares() -> None:
+    # A RUNAPI_MCP_OUTPUT_DIR with an absolute path would put every key's images in one folder.
+    env = _container_env(_kubernetes("deployment"))
+    dockerfile = (REPO_ROOT / "manifests/docker/Dockerfile").read_text()
+    assert "RUNAPI_MCP_OUTPUT_DIR" not in env
+    assert "RUNAPI_MCP_OUTPUT_DIR" not in dockerfile

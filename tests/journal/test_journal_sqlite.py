@@ -275,8 +275,8 @@ async def test_killed_writer_leaves_a_readable_journal_with_every_finished_write
             break
         done = int(line)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert done >= 50, proc.stderr.read() if proc.stderr else ""
+    _, err = proc.communicate(timeout=10)  # also closes the pipes
+    assert done >= 50, err
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

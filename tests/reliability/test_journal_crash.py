@@ -111,7 +111,7 @@ def test_journal_keeps_every_acknowledged_write_when_the_writer_is_killed_at_any
         # Round 0 dies at once (the first open creates the schema); the others at random points mid-write.
         time.sleep(0 if round_ == 0 else rng.uniform(0.05, 0.5))
         process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # reaps it and closes its stderr pipe
         steps = acknowledged(acks)
         check_acknowledged_writes(journal, steps)
         all_steps.update(steps)
@@ -124,7 +124,8 @@ def test_two_processes_writing_one_journal_at_once_lose_no_rows(tmp_path: Path) 
     count = 150
     writers = [start_writer(tmp_path, journal, prefix, count) for prefix in ("left", "right")]
     for process, _ in writers:
-        assert process.wait(timeout=90) == 0, process.stderr.read().decode() if process.stderr else ""
+        _, err = process.communicate(timeout=90)
+        assert process.returncode == 0, err.decode()
     steps = {**acknowledged(writers[0][1]), **acknowledged(writers[1][1])}
     assert len(steps) == 2 * count and set(steps.values()) == {"completed"}
     check_acknowledged_writes(journal, steps)
@@ -141,7 +142,7 @@ def test_journal_reopened_after_a_kill_accepts_new_writes(tmp_path: Path) -> Non
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    process.communicate(timeout=10)
 
     async def write_after() -> None:
         journal = sqlite_journal(journal_path)

@@ -213,7 +213,10 @@ async def test_progress_is_reported_on_every_poll_while_waiting(
     assert not result.is_error
     assert len(seen) >= 3
     assert [p for p, _, _ in seen] == sorted(p for p, _, _ in seen)
-    assert any("1/1 tasks done" in (m or "") for _, _, m in seen)
+    task_id = result.structured_content["tasks"][0]["task_id"]
+    key = result.structured_content["tasks"][0]["idempotency_key"]
+    assert seen[0][2] == f"Task {task_id} (idempotency_key {key}) created: queued at RunAPI."
+    assert seen[-1][:2] == (3, 3) and "finished" in (seen[-1][2] or "")  # stages, out of 3 per task
 
 
 async def test_edit_with_path_outside_the_project_is_refused_and_nothing_is_sent(

@@ -16,7 +16,7 @@ from tests.server.helpers import ClientFactory, text_of
 pytestmark = pytest.mark.anyio
 
 
-async def test_tool_list_has_six_tools_with_enums_titles_annotations_and_fits_the_token_budget(
+async def test_tool_list_has_six_tools_with_enums_titles_and_annotations(
     connect: ClientFactory,
 ) -> None:
     async with connect() as client:
@@ -35,12 +35,8 @@ async def test_tool_list_has_six_tools_with_enums_titles_annotations_and_fits_th
     # Left out means the protocol default (not read-only); paid tools must say they are not destructive.
     assert not tools["generate_image"].annotations.read_only_hint
     assert tools["generate_image"].annotations.destructive_hint is False
-    assert tools["generate_image"].output_schema is not None
-    wire = json.dumps(
-        [t.model_dump(mode="json", exclude_none=True, by_alias=True) for t in tools.values()], separators=(",", ":")
-    )
-    tokens = (len(wire) + len(instructions or "")) / 4
-    assert tokens < 1500, f"tool list + instructions ~{tokens:.0f} tokens"
+    assert tools["generate_image"].output_schema is not None  # the SDK's own client: see test_result_shape_and_tokens
+    assert instructions.startswith("GPT Image 2 via RunAPI")
 
 
 async def test_generate_with_wait_saves_png_of_requested_size_with_preview_link_and_structured_content(

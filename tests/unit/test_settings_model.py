@@ -151,7 +151,7 @@ def test_text_values_are_parsed_once_by_the_model() -> None:
 
 def test_an_empty_variable_counts_as_unset() -> None:
     settings = load(RUNAPI_MCP_PORT="", RUNAPI_MCP_STRUCTURED_OUTPUT=" ", RUNAPI_MCP_LOG_LEVEL="", RUNAPI_BASE_URL="")
-    assert settings.http_port == 8000 and settings.structured_output is True
+    assert settings.http_port == 8000 and settings.structured_output == "auto"
     assert settings.log_level == "INFO" and settings.base_url == "https://runapi.ai"
 
 
@@ -166,3 +166,10 @@ def test_a_database_url_must_be_postgresql_and_is_never_shown() -> None:
     assert "s3cret-db-pass" not in message
     url = load(RUNAPI_MCP_DATABASE_URL="postgresql://u:p@127.0.0.1/db").database_url
     assert url is not None and url.get_secret_value() == "postgresql://u:p@127.0.0.1/db"
+
+
+def test_structured_output_takes_auto_true_or_false() -> None:
+    assert load(RUNAPI_MCP_STRUCTURED_OUTPUT="AUTO").structured_output == "auto"
+    assert load(RUNAPI_MCP_STRUCTURED_OUTPUT="on").structured_output is True
+    assert load(RUNAPI_MCP_STRUCTURED_OUTPUT="0").structured_output is False
+    assert "must be auto, true or false" in refusal(RUNAPI_MCP_STRUCTURED_OUTPUT="sometimes")

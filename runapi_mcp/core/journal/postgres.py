@@ -55,6 +55,7 @@ class PostgresEngine:
             open=False,
             kwargs={"autocommit": True},
         )
+        self._timeout = timeout
         self._sql: dict[str, str] = {}
         self._ready = False
         self._closed = False
@@ -109,7 +110,8 @@ class PostgresEngine:
             if self._closed:
                 raise JournalError(f"The task journal {self._where} is closed.")
             try:
-                await self._pool.open(wait=True)
+                await self._pool.open()  # the pool keeps trying in the background; a later call may find it up
+                await self._pool.wait(timeout=self._timeout)
                 async with self._pool.connection() as conn, conn.transaction():
                     await self._migrate(conn)
             except (psycopg.Error, PoolTimeout) as exc:
