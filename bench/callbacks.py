@@ -199,6 +199,9 @@ async def main(args: argparse.Namespace) -> None:
     print(f"{'contender':<18} {'reads':>7} {'median':>8} {'mean':>8} {'max':>8} {'errors':>6}   delay in {unit}")
     for name, tally in tallies.items():
         print(tally.row(name, n, scale))
+    for name, tally in tallies.items():
+        if tally.errors:
+            print(f"{name} errors: {'; '.join(sorted(set(tally.errors))[:3])}")
     base = tallies["2 s poller"]
     for name in ("ours, learning", "ours, callbacks"):
         tally = tallies[name]
