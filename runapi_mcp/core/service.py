@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 import httpx2
 
+from runapi_mcp.core.callbacks import woken
 from runapi_mcp.core.concurrency import gather_settled
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.create import Created, TaskCreator
@@ -56,6 +57,7 @@ class ImageService:
         sources: SourceResolver,
         owner: str | None = None,
         sandbox: bool = False,
+        host: str | None = None,
     ) -> None:
         self._client = client
         self._journal = journal
@@ -63,10 +65,14 @@ class ImageService:
         self._resolver = sources
         self._owner = owner
         self._sandbox = sandbox
+        self._wait_seconds = config.wait_budget(host)  # per host: what its tool-call timeout allows
         saver = ResultSaver(http, config, allow_hosts=own_origin(config.base_url), sandbox=sandbox)
-        schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds)
-        self._creator = TaskCreator(client, journal, owner)
-        self._follower = TaskFollower(client, journal, saver, schedule)
+        # The floor guards against RunAPI's hints; a schedule configured faster than it keeps its own pace.
+        floor = min(config.poll_floor_seconds, config.poll_initial_seconds)
+        schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds, floor=floor)
+        self._schedule = schedule
+        self._creator = TaskCreator(client, journal, owner, public_url=config.public_url)
+        self._follower = TaskFollower(client, journal, saver, schedule, callbacks=bool(config.public_url))
 
     # ---- generate and edit ------------------------------------------------------------------
 
@@ -119,7 +125,7 @@ class ImageService:
     async def _create_and_follow(
         self, run: TaskRun, row: TaskRow | None, wait: bool, deadline: float, tracker: ProgressTracker
     ) -> TaskOutcome:
-        created = await self._creator.create(run, row)
+        created = await self._creator.create(run, row, deadline=deadline if wait else None)
         if not isinstance(created, Created):
             return created
         if wait or created.replayed:
@@ -148,11 +154,23 @@ class ImageService:
         if row is not None and row.status == "completed" and await anyio.to_thread.run_sync(files_present, row):
             return JobOutcome(tasks=(outcome_from_row(row),), output_dir=_row_folder(row), sandbox=self._sandbox)
         run = await self._run_for(task_id, row, workspace)
-        tracker = ProgressTracker(progress, 1, self._deadline(wait))
-        outcome = await self._follower.follow(run, self._deadline(wait), tracker, fetch_first=True)
-        return JobOutcome(
-            tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox
+        deadline = self._deadline(wait)
+        tracker = ProgressTracker(progress, 1, deadline)
+        first_delay = await self._continuation_delay(row)
+        outcome = await self._follower.follow(
+            run, deadline, tracker, fetch_first=first_delay is None, first_delay=first_delay
         )
+        return JobOutcome(tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox)
+
+    async def _continuation_delay(self, row: TaskRow | None) -> float | None:
+        """None to read at once; else how long to wait first. A task read a moment ago (the end of the last
+        call) is not read again before the schedule says, unless a callback has come for it since."""
+        if row is None or row.task_id is None or row.status in ("completed", "failed"):
+            return None
+        if self._config.public_url and await woken(self._journal, row):
+            return None
+        since = time.time() - row.updated_at
+        return self._schedule.initial - since if since < self._schedule.initial else None
 
     async def _resume_create(
         self, row: TaskRow, *, wait: bool, workspace: Workspace, progress: ProgressFn
@@ -221,7 +239,7 @@ class ImageService:
         raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
 
     def _deadline(self, wait: bool) -> float:
-        return time.monotonic() + (self._config.wait_seconds if wait else 0.0)
+        return time.monotonic() + (self._wait_seconds if wait else 0.0)
 
     def _folder(self, requested: str | None, workspace: Workspace) -> OutputFolder:
         return resolve_output_dir(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 from runapi_mcp.core.config import (
     ByteLimit,
     CoreConfig,
+    PollFloorSeconds,
     PollInitialSeconds,
     PollMaxSeconds,
     PreviewSide,
@@ -68,6 +69,12 @@ class Settings(BaseModel):
     # finishes; backing off to 5 s would read less but wait 2.8 s (bench/RESULTS.md, section 3).
     poll_initial_seconds: PollInitialSeconds = 3.0
     poll_max_seconds: PollMaxSeconds = 3.0
+    # No two reads of one task closer than this, whatever Retry-After says.
+    poll_floor_seconds: PollFloorSeconds = 0.5
+    # Wait budgets per host (clientInfo name), over the built-in ones (core/config.py HOST_WAIT_SECONDS).
+    host_wait_seconds: Annotated[tuple[tuple[str, WaitSeconds], ...], BeforeValidator(values.host_waits)] = ()
+    # Where RunAPI can reach this server (HTTP mode): creates carry callback_url = this + /callbacks/<token>.
+    public_url: Annotated[str | None, BeforeValidator(values.public_url)] = None
 
     # Results
     preview_max_side: Annotated[PreviewSide, BeforeValidator(values.preview)] = 512  # 0 turns previews off
@@ -145,6 +152,9 @@ class Settings(BaseModel):
             request_timeout=self.request_timeout,
             poll_initial_seconds=self.poll_initial_seconds,
             poll_max_seconds=self.poll_max_seconds,
+            poll_floor_seconds=self.poll_floor_seconds,
+            host_wait_seconds=self.host_wait_seconds,
+            public_url=self.public_url,
             preview_max_side=self.preview_max_side,
         )
 
