@@ -21,9 +21,12 @@ from runapi_mcp.core.create import Created, TaskCreator
 from runapi_mcp.core.errors import CoreError, InputError
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
 from runapi_mcp.core.follow import TaskFollower, pending
+from runapi_mcp.core.hosted import HostedImages, HostedSaver, ImageFetcher
 from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.journal import LOCAL_OWNER, Journal, SourceRef, TaskParams, TaskRow, TaskState, stored_reference
+from runapi_mcp.core.previews_store import PreviewStore
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
+from runapi_mcp.core.retention import Retention, prune
 from runapi_mcp.core.saving import ResultSaver, files_present, outcome_from_row
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.types import JobOutcome, TaskOutcome, TaskRun, Workspace
@@ -45,14 +48,25 @@ class ImageService:
         sources: SourceResolver,
         owner: str | None = None,
         sandbox: bool = False,
+        previews: PreviewStore | None = None,
     ) -> None:
         self._client = client
         self._journal = journal
         self._config = config
         self._resolver = sources
         self._owner = owner
+        self._retention = Retention(config.retention_days, config.max_tasks_per_owner)
         self._sandbox = sandbox
-        saver = ResultSaver(http, config, allow_hosts=own_origin(config.base_url), sandbox=sandbox)
+        hosts = own_origin(config.base_url)
+        # Hosted (a shared database): images go to the shared store, results carry URLs, never paths.
+        self._previews = previews
+        self._hosted = None if previews is None else HostedImages(previews, ImageFetcher(http, config, hosts))
+        saver = (
+            ResultSaver(http, config, allow_hosts=hosts, sandbox=sandbox)
+            if previews is None
+            else HostedSaver(http, config, allow_hosts=hosts, sandbox=sandbox, store=previews,
+                             owner=owner or LOCAL_OWNER)
+        )
         schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds)
         self._creator = TaskCreator(client, journal, owner)
         self._follower = TaskFollower(client, journal, saver, schedule)
@@ -60,6 +74,7 @@ class ImageService:
     # ---- generate and edit ------------------------------------------------------------------
 
     async def run(self, job: ImageJob, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
+        await prune(self._journal, self._previews, self._retention, self._owner)
         folder = await anyio.to_thread.run_sync(self._folder, job.output_dir, workspace)
         deadline = self._deadline(job.wait)
         call_key = job.idempotency_key or f"runapi-mcp-{uuid.uuid4()}"
@@ -94,7 +109,8 @@ class ImageService:
                 # Siblings may have made tasks: report this one's failure beside them rather than hide theirs.
                 tasks.append(TaskOutcome(action=run.action, idempotency_key=run.idempotency_key, task_id=None,
                                          status="rejected", error=str(item), cause=item))
-        return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox)
+        return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox,
+                          hosted=self._hosted is not None)
 
     async def _sources(self, job: ImageJob, row: TaskRow | None, workspace: Workspace) -> tuple[SourceRef, ...]:
         """A retried edit sends the very URLs its first attempt sent: a fresh upload would be a new URL,
@@ -126,14 +142,26 @@ class ImageService:
             # unknown here (say, created through another replica) is asked of RunAPI with this caller's own
             # key, and RunAPI only answers for the account's own tasks.
             raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
-        if row is not None and row.status == "completed" and await anyio.to_thread.run_sync(files_present, row):
-            return JobOutcome(tasks=(outcome_from_row(row),), output_dir=_row_folder(row), sandbox=self._sandbox)
+        done = await self._answered_by_row(row)
+        if done is not None and row is not None:
+            return JobOutcome(tasks=(done,), output_dir=_row_folder(row), sandbox=self._sandbox,
+                              hosted=self._hosted is not None)
         run = await self._run_for(task_id, row, workspace)
         tracker = ProgressTracker(progress, 1, self._deadline(wait))
         outcome = await self._follower.follow(run, self._deadline(wait), tracker, fetch_first=True)
         return JobOutcome(
-            tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox
+            tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox,
+            hosted=self._hosted is not None,
         )
+
+    async def _answered_by_row(self, row: TaskRow | None) -> TaskOutcome | None:
+        """A completed task answered from its row alone. Hosted, the row's URLs and the shared store are enough
+        (the files are on no replica's disk); on one machine, only when the saved files are still there."""
+        if row is None or row.status != "completed":
+            return None
+        if self._hosted is not None:
+            return await self._hosted.outcome(row)
+        return outcome_from_row(row) if await anyio.to_thread.run_sync(files_present, row) else None
 
     async def _run_for(self, task_id: str, row: TaskRow | None, workspace: Workspace) -> TaskRun:
         """The record of a task to follow: from its journal row, or adopted from RunAPI when this server never
@@ -177,6 +205,8 @@ class ImageService:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is None or not 0 <= index < len(entry.images):
             raise InputError(f"No image {index} for task '{task_id}'. Call get_task to fetch the task first.")
+        if self._hosted is not None:
+            return await self._hosted.image_bytes(entry, index)
         path = entry.images[index].path
         if path and await anyio.Path(path).is_file():
             return await anyio.Path(path).read_bytes()

@@ -16,6 +16,7 @@ from runapi_mcp import __version__
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.core.journal import Journal, open_journal
+from runapi_mcp.core.previews_store import PreviewStore
 from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
@@ -44,6 +45,8 @@ class AppState:
     # The key seam: a key saved to the config file after start-up (runapi-mcp login) is used from the next call.
     key_watcher: KeyWatcher | None = None
     host_login: HostLogin | None = None
+    # Hosted (a shared database): the result images' store in that database, shared by every call.
+    previews: PreviewStore | None = None
 
     def refresh_key(self) -> None:
         change = self.key_watcher.poll() if self.key_watcher is not None else None
@@ -71,7 +74,7 @@ class AppState:
         )
         return ImageService(
             client=client, journal=self.journal, http=self.http, config=self.core,
-            sources=sources, owner=owner, sandbox=self.sandbox_url is not None,
+            sources=sources, owner=owner, sandbox=self.sandbox_url is not None, previews=self.previews,
         )
 
 
@@ -113,7 +116,9 @@ async def open_state(
         journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
         stack.push_async_callback(journal.close)
         host_login = await stack.enter_async_context(open_host_login(settings, http))
+        core = settings.core_config().model_copy(update={"hosted": url is not None})
         yield AppState(
-            settings=settings, http=http, client=client, journal=journal, core=settings.core_config(),
+            settings=settings, http=http, client=client, journal=journal, core=core,
             sandbox_url=sandbox_url, key_watcher=KeyWatcher.for_settings(settings), host_login=host_login,
+            previews=PreviewStore(journal) if core.hosted else None,
         )

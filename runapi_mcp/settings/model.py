@@ -57,6 +57,9 @@ class Settings(BaseModel):
     state_dir: Folder
     # postgresql://...: the task journal shared by every replica; unset: SQLite in state_dir.
     database_url: Annotated[SecretStr | None, BeforeValidator(values.database_url)] = None
+    # Per-owner retention of finished tasks (and their stored images); unset keeps them (core/retention.py).
+    retention_days: Annotated[float | None, Field(gt=0, le=36500, allow_inf_nan=False)] = None
+    max_tasks_per_owner: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
     max_input_bytes: Megabytes = 20 * 1024 * 1024
     max_download_bytes: Megabytes = 64 * 1024 * 1024
 
@@ -146,6 +149,10 @@ class Settings(BaseModel):
             poll_initial_seconds=self.poll_initial_seconds,
             poll_max_seconds=self.poll_max_seconds,
             preview_max_side=self.preview_max_side,
+            # The sandbox keeps its own SQLite journal even when a database URL is set (server/state.py).
+            hosted=self.database_url is not None and not self.sandbox,
+            retention_days=self.retention_days,
+            max_tasks_per_owner=self.max_tasks_per_owner,
         )
 
     @classmethod
