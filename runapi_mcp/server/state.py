@@ -116,7 +116,7 @@ async def open_state(
         journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
         stack.push_async_callback(journal.close)
         host_login = await stack.enter_async_context(open_host_login(settings, http))
-        core = settings.core_config().model_copy(update={"hosted": url is not None})
+        core = settings.core_config()
         yield AppState(
             settings=settings, http=http, client=client, journal=journal, core=core,
             sandbox_url=sandbox_url, key_watcher=KeyWatcher.for_settings(settings), host_login=host_login,

@@ -149,8 +149,9 @@ class Settings(BaseModel):
             poll_initial_seconds=self.poll_initial_seconds,
             poll_max_seconds=self.poll_max_seconds,
             preview_max_side=self.preview_max_side,
-            # The sandbox keeps its own SQLite journal even when a database URL is set (server/state.py).
-            hosted=self.database_url is not None and not self.sandbox,
+            # Hosted: HTTP replicas sharing a database (never the sandbox, whose journal is its own SQLite file).
+            # A stdio server saves into the project even with a database URL: its disk is the user's.
+            hosted=self.database_url is not None and self.transport == "http" and not self.sandbox,
             retention_days=self.retention_days,
             max_tasks_per_owner=self.max_tasks_per_owner,
         )
