@@ -102,6 +102,12 @@ class Settings(BaseModel):
         """Folders tool inputs and outputs may touch: the working directory plus configured ones."""
         return (self.working_dir, *self.allowed_roots)
 
+    @property
+    def hosted(self) -> bool:
+        """HTTP replicas sharing a database: results carry URLs and resources, never a server path (core/hosted.py).
+        Not the sandbox (its journal is its own SQLite file), nor stdio (its disk is the user's own)."""
+        return self.database_url is not None and self.transport == "http" and not self.sandbox
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         check_poll(self.poll_initial_seconds, self.poll_max_seconds)
@@ -149,9 +155,7 @@ class Settings(BaseModel):
             poll_initial_seconds=self.poll_initial_seconds,
             poll_max_seconds=self.poll_max_seconds,
             preview_max_side=self.preview_max_side,
-            # Hosted: HTTP replicas sharing a database (never the sandbox, whose journal is its own SQLite file).
-            # A stdio server saves into the project even with a database URL: its disk is the user's.
-            hosted=self.database_url is not None and self.transport == "http" and not self.sandbox,
+            hosted=self.hosted,
             retention_days=self.retention_days,
             max_tasks_per_owner=self.max_tasks_per_owner,
         )
