@@ -1,4 +1,5 @@
-"""runapi-mcp's command line: serve (the default), sandbox, demo, init, doctor, login, logout, whoami.
+"""runapi-mcp's command line: serve (the default), sandbox, demo, init, doctor, login, logout, whoami,
+gallery.
 
 Subcommands import their modules only when chosen: a host starts `runapi-mcp` for every session, and
 the serve path must not pay for the sandbox's or init's imports. This module must stay importable on older
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from runapi_mcp import __version__
 
-COMMANDS = ("serve", "sandbox", "demo", "init", "doctor", "login", "logout", "whoami")
+COMMANDS = ("serve", "sandbox", "demo", "init", "doctor", "login", "logout", "whoami", "gallery")
 MIN_PYTHON = (3, 11)  # pyproject.toml's requires-python says the same (a test keeps them in step)
 
 
@@ -44,7 +45,7 @@ def _serve_parser(prog: str = "runapi-mcp") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="MCP server for RunAPI's GPT Image 2. Serves MCP over stdio unless told otherwise. "
-        "Other commands: sandbox, demo, init, doctor, login, logout, whoami (runapi-mcp COMMAND --help).",
+        "Other commands: sandbox, demo, init, doctor, login, logout, whoami, gallery (runapi-mcp COMMAND --help).",
     )
     parser.add_argument("--version", action="version", version=f"runapi-mcp {__version__}")
     parser.add_argument("--transport", choices=("stdio", "http"), help="stdio (default) or streamable HTTP")
@@ -100,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog=f"runapi-mcp {command}", description=login_cli.DESCRIPTIONS[command])
         login_cli.add_arguments(command, parser)
         return login_cli.run(command, parser.parse_args(rest))
+    if command == "gallery":
+        from runapi_mcp.gallery import cli as gallery_cli
+
+        parser = argparse.ArgumentParser(
+            prog="runapi-mcp gallery", description="A read-only local web page of your generated images."
+        )
+        gallery_cli.add_arguments(parser)
+        return gallery_cli.run(parser.parse_args(rest))
     return _serve(_serve_parser().parse_args(rest))
 
 

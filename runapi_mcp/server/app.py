@@ -17,6 +17,7 @@ from runapi_mcp.server.resources import register_resources
 from runapi_mcp.server.result_shaping import ResultShaping
 from runapi_mcp.server.state import AppState, open_state
 from runapi_mcp.server.tools import register_tools
+from runapi_mcp.server.viewer import install_viewer_gate, viewer_extensions
 from runapi_mcp.settings import Settings
 
 # Codex shows only the first line, cut at 250 characters, until a tool search: the essentials go there.
@@ -41,10 +42,12 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         lifespan=lifespan,
         request_state_security=request_state_security(settings),
         log_level=settings.log_level if settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+        extensions=viewer_extensions(),  # the MCP Apps viewer
     )
     shaping = ResultShaping(settings.structured_output)  # what each client's results carry: client_profile.py
     mcp.middleware.extend([ToolSurface(mcp.list_tools, shaping.structured_for), shaping])
     mcp.middleware.extend((SignInGate(), PromptLibrary()))  # inside ToolSurface: tools/list stays as it is
+    install_viewer_gate(mcp)  # clients without MCP Apps never see the viewer
     register_tools(mcp)
     register_resources(mcp)
     return mcp
