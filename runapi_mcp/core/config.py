@@ -87,6 +87,11 @@ class CoreConfig(BaseModel):
     host_wait_seconds: tuple[tuple[str, WaitSeconds], ...] = ()  # over HOST_WAIT_SECONDS
     public_url: str | None = None  # where RunAPI sends callbacks; None: poll only
     preview_max_side: PreviewSide = 512
+    # A journal shared by replicas (RUNAPI_MCP_DATABASE_URL): results carry URLs and resources, not paths.
+    hosted: bool = False
+    # Per-owner retention of finished tasks and their stored images; None keeps them.
+    retention_days: Annotated[float | None, Field(gt=0, le=36500, allow_inf_nan=False)] = None
+    max_tasks_per_owner: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
 
     @property
     def roots(self) -> tuple[Path, ...]:

@@ -24,6 +24,7 @@ from runapi_mcp.core.errors import CoreError, InputError
 from runapi_mcp.core.files import read_beneath
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
 from runapi_mcp.core.follow import TaskFollower, pending, unfinished
+from runapi_mcp.core.hosted import HostedImages, HostedSaver, ImageFetcher
 from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.journal import (
     LOCAL_OWNER,
@@ -35,7 +36,9 @@ from runapi_mcp.core.journal import (
     TaskState,
     stored_reference,
 )
+from runapi_mcp.core.previews_store import PreviewStore
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
+from runapi_mcp.core.retention import Retention, prune
 from runapi_mcp.core.saving import ResultSaver, files_present, outcome_from_row
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.types import JobOutcome, TaskOutcome, TaskRun, Workspace
@@ -58,15 +61,27 @@ class ImageService:
         owner: str | None = None,
         sandbox: bool = False,
         host: str | None = None,
+        previews: PreviewStore | None = None,
     ) -> None:
         self._client = client
         self._journal = journal
         self._config = config
         self._resolver = sources
         self._owner = owner
+        self._retention = Retention(config.retention_days, config.max_tasks_per_owner)
         self._sandbox = sandbox
         self._wait_seconds = config.wait_budget(host)  # per host: what its tool-call timeout allows
-        saver = ResultSaver(http, config, allow_hosts=own_origin(config.base_url), sandbox=sandbox)
+        hosts = own_origin(config.base_url)
+        # Hosted (a shared database): images go to the shared store, results carry URLs, never paths.
+        self._previews = previews
+        self._hosted = None if previews is None else HostedImages(previews, ImageFetcher(http, config, hosts))
+        saver = (
+            ResultSaver(http, config, allow_hosts=hosts, sandbox=sandbox)
+            if previews is None
+            else HostedSaver(
+                http, config, allow_hosts=hosts, sandbox=sandbox, store=previews, owner=owner or LOCAL_OWNER
+            )
+        )
         # The floor guards against RunAPI's hints; a schedule configured faster than it keeps its own pace.
         floor = min(config.poll_floor_seconds, config.poll_initial_seconds)
         schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds, floor=floor)
@@ -77,6 +92,7 @@ class ImageService:
     # ---- generate and edit ------------------------------------------------------------------
 
     async def run(self, job: ImageJob, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
+        await prune(self._journal, self._previews, self._retention, self._owner)
         folder = await anyio.to_thread.run_sync(self._folder, job.output_dir, workspace)
         deadline = self._deadline(job.wait)
         call_key = job.idempotency_key or f"runapi-mcp-{uuid.uuid4()}"
@@ -111,7 +127,8 @@ class ImageService:
                 # Siblings may have made tasks: report this one's failure beside them rather than hide theirs.
                 tasks.append(TaskOutcome(action=run.action, idempotency_key=run.idempotency_key, task_id=None,
                                          status="rejected", error=str(item), cause=item))
-        return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox)
+        return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox,
+                          hosted=self._hosted is not None)
 
     async def _sources(self, job: ImageJob, row: TaskRow | None, workspace: Workspace) -> tuple[SourceRef, ...]:
         """A retried edit sends the very URLs its first attempt sent: a fresh upload would be a new URL,
@@ -151,8 +168,10 @@ class ImageService:
             # unknown here (say, created through another replica) is asked of RunAPI with this caller's own
             # key, and RunAPI only answers for the account's own tasks.
             raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
-        if row is not None and row.status == "completed" and await anyio.to_thread.run_sync(files_present, row):
-            return JobOutcome(tasks=(outcome_from_row(row),), output_dir=_row_folder(row), sandbox=self._sandbox)
+        done = await self._answered_by_row(row)
+        if done is not None and row is not None:
+            return JobOutcome(tasks=(done,), output_dir=_row_folder(row), sandbox=self._sandbox,
+                              hosted=self._hosted is not None)
         run = await self._run_for(task_id, row, workspace)
         deadline = self._deadline(wait)
         tracker = ProgressTracker(progress, 1, deadline)
@@ -160,7 +179,10 @@ class ImageService:
         outcome = await self._follower.follow(
             run, deadline, tracker, fetch_first=first_delay is None, first_delay=first_delay
         )
-        return JobOutcome(tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox)
+        return JobOutcome(
+            tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox,
+            hosted=self._hosted is not None,
+        )
 
     async def _continuation_delay(self, row: TaskRow | None) -> float | None:
         """None to read at once; else how long to wait first. A task read a moment ago (the end of the last
@@ -189,6 +211,15 @@ class ImageService:
         deadline = self._deadline(wait)
         outcome = await self._create_and_follow(run, row, wait, deadline, ProgressTracker(progress, 1, deadline))
         return JobOutcome(tasks=(outcome,), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox)
+
+    async def _answered_by_row(self, row: TaskRow | None) -> TaskOutcome | None:
+        """A completed task answered from its row alone. Hosted, the row's URLs and the shared store are enough
+        (the files are on no replica's disk); on one machine, only when the saved files are still there."""
+        if row is None or row.status != "completed":
+            return None
+        if self._hosted is not None:
+            return await self._hosted.outcome(row)
+        return outcome_from_row(row) if await anyio.to_thread.run_sync(files_present, row) else None
 
     async def _run_for(self, task_id: str, row: TaskRow | None, workspace: Workspace) -> TaskRun:
         """The record of a task to follow: from its journal row, or adopted from RunAPI when this server never
@@ -232,6 +263,8 @@ class ImageService:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is None or not 0 <= index < len(entry.images):
             raise InputError(f"No image {index} for task '{task_id}'. Call get_task to fetch the task first.")
+        if self._hosted is not None:
+            return await self._hosted.image_bytes(entry, index)
         path, folder = entry.images[index].path, _row_folder(entry)
         if path and folder is not None and Path(path).parent == folder:
             with contextlib.suppress(OSError):  # gone, or its folder swapped for a symlink: not served

@@ -132,6 +132,8 @@ class JobOutcome:
     output_dir: Path | None
     notes: tuple[str, ...] = ()
     sandbox: bool = False
+    # Served by replicas sharing a database: images are URLs and resources, and no server path is shown.
+    hosted: bool = False
 
     @property
     def all_failed(self) -> bool:

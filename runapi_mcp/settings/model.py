@@ -58,6 +58,9 @@ class Settings(BaseModel):
     state_dir: Folder
     # postgresql://...: the task journal shared by every replica; unset: SQLite in state_dir.
     database_url: Annotated[SecretStr | None, BeforeValidator(values.database_url)] = None
+    # Per-owner retention of finished tasks (and their stored images); unset keeps them (core/retention.py).
+    retention_days: Annotated[float | None, Field(gt=0, le=36500, allow_inf_nan=False)] = None
+    max_tasks_per_owner: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
     max_input_bytes: Megabytes = 20 * 1024 * 1024
     max_download_bytes: Megabytes = 64 * 1024 * 1024
 
@@ -105,6 +108,12 @@ class Settings(BaseModel):
     def roots(self) -> tuple[Path, ...]:
         """Folders tool inputs and outputs may touch: the working directory plus configured ones."""
         return (self.working_dir, *self.allowed_roots)
+
+    @property
+    def hosted(self) -> bool:
+        """HTTP replicas sharing a database: results carry URLs and resources, never a server path (core/hosted.py).
+        Not the sandbox (its journal is its own SQLite file), nor stdio (its disk is the user's own)."""
+        return self.database_url is not None and self.transport == "http" and not self.sandbox
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -156,6 +165,9 @@ class Settings(BaseModel):
             host_wait_seconds=self.host_wait_seconds,
             public_url=self.public_url,
             preview_max_side=self.preview_max_side,
+            hosted=self.hosted,
+            retention_days=self.retention_days,
+            max_tasks_per_owner=self.max_tasks_per_owner,
         )
 
     @classmethod

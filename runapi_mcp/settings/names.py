@@ -9,6 +9,8 @@ VARIABLES: dict[str, str] = {
     "RUNAPI_BASE_URL": "base_url",
     "RUNAPI_MCP_STATE_DIR": "state_dir",
     "RUNAPI_MCP_DATABASE_URL": "database_url",
+    "RUNAPI_MCP_RETENTION_DAYS": "retention_days",
+    "RUNAPI_MCP_MAX_TASKS_PER_OWNER": "max_tasks_per_owner",
     "RUNAPI_MCP_OUTPUT_DIR": "output_dir",
     "RUNAPI_MCP_ALLOWED_ROOTS": "allowed_roots",
     "RUNAPI_MCP_WAIT_SECONDS": "wait_seconds",
