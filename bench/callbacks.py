@@ -210,7 +210,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.callbacks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.callbacks", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20, help="tasks per contender (default 20)")
     parser.add_argument("--warmup", type=int, default=20, help="tasks the learning server sees first (default 20)")
     parser.add_argument("--durations", default="lognormal:8-60", help="the sandbox's spread (default lognormal:8-60)")

@@ -85,7 +85,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         sandbox = stack.enter_context(sandbox_process(tmp_path, latency=SANDBOX_LATENCY_SECONDS))
         names = ["replica1", "replica2", "replica3"]
         replicas = stack.enter_context(
-            replica_processes(tmp_path, names, sandbox.url, RUNAPI_MCP_STATE_KEYS=STATE_KEYS, **shared)
+            replica_processes(tmp_path, names, sandbox.url, stateless=True, RUNAPI_MCP_STATE_KEYS=STATE_KEYS, **shared)
         )
         # Replicas for 2025-era clients that hold a session, without the shared keys.
         sessions = replica_processes(tmp_path, ["session1", "session2"], sandbox.url, stateless=False)
