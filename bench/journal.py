@@ -240,7 +240,7 @@ async def run(ops: int, rows: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.journal", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.journal", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=500, help="operations timed per figure (default 500)")
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the listing table (default 100,000)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 50 operations, 5,000 rows")

@@ -73,7 +73,7 @@ async def _measure(client: Client, count: int) -> tuple[int, int, list[tuple[int
 async def _run(cfg: RunConfig) -> Section:
     section = Section()
     logs = cfg.folder("tokens")
-    figures: dict[str, dict[str, Any]] = {}
+    figures: dict[str, dict[Any, Any]] = {}
     async with child_process(["-m", "bench.sandbox_proc"], env=None, cwd=REPO, log=logs / "sandbox.log") as sandbox:
         env = server_env(cfg, "tokens", sandbox.url, RUNAPI_MCP_WAIT_SECONDS="60")
         params = stdio_params(cfg, "tokens", ["-m", "runapi_mcp"], env)

@@ -41,11 +41,23 @@ WaitSeconds = Annotated[float, Field(ge=0, le=600, allow_inf_nan=False)]
 TimeoutSeconds = Annotated[float, Field(ge=1, le=600, allow_inf_nan=False)]
 PollInitialSeconds = Annotated[float, Field(ge=0.001, le=60, allow_inf_nan=False)]
 PollMaxSeconds = Annotated[float, Field(ge=0.001, le=120, allow_inf_nan=False)]
+# The least time between two reads of a task whatever Retry-After says (at most the schedule's own start).
+PollFloorSeconds = Annotated[float, Field(ge=0.001, le=60, allow_inf_nan=False)]
 ByteLimit = Annotated[int, Field(gt=0, le=1024 * MIB)]
 # Spend limits in USD (None: no limit). A cap of 0 refuses every paid call.
 UsdLimit = Annotated[float | None, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 # 0 turns previews off; otherwise the longest side in pixels.
 PreviewSide = Annotated[int, Field(ge=0, le=2048), AfterValidator(_preview_side)]
+
+
+# Hosts whose tool-call timeout is known, by the name they send as MCP clientInfo, and a wait budget that
+# finishes a typical 8-60 s task in one call with room for the download. Claude Code waits for a tool call
+# far longer than any task takes; Codex cuts a call off at `tool_timeout_sec`, 60 s unless configured
+# (`runapi-mcp init codex` and the plugin set 180, but a hand-written entry has 60), so it keeps 50.
+HOST_WAIT_SECONDS: dict[str, float] = {
+    "claude-code": 110.0,
+    "codex-mcp-client": 50.0,
+}
 
 
 def check_poll(initial: float, maximum: float) -> None:
@@ -73,10 +85,18 @@ class CoreConfig(BaseModel):
     request_timeout: TimeoutSeconds = 30.0
     poll_initial_seconds: PollInitialSeconds = 3.0
     poll_max_seconds: PollMaxSeconds = 3.0
+    poll_floor_seconds: PollFloorSeconds = 0.5
+    host_wait_seconds: tuple[tuple[str, WaitSeconds], ...] = ()  # over HOST_WAIT_SECONDS
+    public_url: str | None = None  # where RunAPI sends callbacks; None: poll only
     preview_max_side: PreviewSide = 512
     max_cost_per_call: UsdLimit = None
     daily_budget: UsdLimit = None
     confirm_above: UsdLimit = None
+    # A journal shared by replicas (RUNAPI_MCP_DATABASE_URL): results carry URLs and resources, not paths.
+    hosted: bool = False
+    # Per-owner retention of finished tasks and their stored images; None keeps them.
+    retention_days: Annotated[float | None, Field(gt=0, le=36500, allow_inf_nan=False)] = None
+    max_tasks_per_owner: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -87,3 +107,11 @@ class CoreConfig(BaseModel):
     def _consistent(self) -> Self:
         check_poll(self.poll_initial_seconds, self.poll_max_seconds)
         return self
+
+    def wait_budget(self, host: str | None) -> float:
+        """The wait budget for a call from `host` (its MCP clientInfo name): the host's own when one is known,
+        else RUNAPI_MCP_WAIT_SECONDS."""
+        if host is None:
+            return self.wait_seconds
+        budgets = {**HOST_WAIT_SECONDS, **dict(self.host_wait_seconds)}
+        return budgets.get(host.strip().lower(), self.wait_seconds)

@@ -9,16 +9,22 @@ Order of events, so that nothing is lost whatever fails or is cancelled:
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, replace
 
 import anyio
 
+from runapi_mcp.core.callbacks import CallbackIssuer
 from runapi_mcp.core.journal import Journal, TaskRow
 from runapi_mcp.core.types import TaskOutcome, TaskRun
 from runapi_mcp.runapi.client import RunAPIClient, build_request
-from runapi_mcp.runapi.errors import RunAPIError, UnexpectedResponseError
+from runapi_mcp.runapi.errors import ConnectionFailedError, RunAPIError, UnexpectedResponseError
+from runapi_mcp.runapi.models import CreatedTask
 
 TOOL_OF_ACTION = {"text_to_image": "generate_image", "edit_image": "edit_image"}
+# A create gets at least this long even when the wait budget is all but spent: it is one request.
+MIN_CREATE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -28,23 +34,36 @@ class Created:
 
 
 class TaskCreator:
-    def __init__(self, client: RunAPIClient, journal: Journal, owner: str | None) -> None:
+    def __init__(
+        self,
+        client: RunAPIClient,
+        journal: Journal,
+        owner: str | None,
+        *,
+        public_url: str | None = None,
+    ) -> None:
         self._client = client
         self._journal = journal
         self._owner = owner
+        self._callbacks = CallbackIssuer(journal, public_url, owner) if public_url else None
 
-    async def create(self, run: TaskRun, existing: TaskRow | None) -> Created | TaskOutcome:
+    async def create(
+        self, run: TaskRun, existing: TaskRow | None, *, deadline: float | None = None
+    ) -> Created | TaskOutcome:
         """The task for `run` (`existing` is the journal's row for its key, read once by the caller): followed
-        when the journal knows its id, else created under the run's key; a failed create becomes an outcome."""
+        when the journal knows its id, else created under the run's key; a failed create becomes an outcome.
+        With `deadline` (monotonic), the create and its retries stop there: the outcome is then unknown."""
         if existing is not None and existing.task_id:
-            return Created(replace(run, task_id=existing.task_id), replayed=True)
+            return Created(replace(run, task_id=existing.task_id, created_at=existing.created_at), replayed=True)
+        created_at = existing.created_at if existing is not None else None
         if existing is None or existing.status == "rejected":
             row = await self._journal.record_intent(
                 idempotency_key=run.idempotency_key, action=run.action, params=run.params,
                 output_dir=str(run.folder.path), owner=self._owner,
             )
             if row.task_id:  # another process created it between our read and our write
-                return Created(replace(run, task_id=row.task_id), replayed=True)
+                return Created(replace(run, task_id=row.task_id, created_at=row.created_at), replayed=True)
+            created_at = row.created_at
         fields: dict[str, object] = {
             "prompt": run.params.prompt,
             "aspect_ratio": run.params.aspect_ratio,
@@ -52,15 +71,29 @@ class TaskCreator:
         }
         if run.action == "edit_image":
             fields["source_image_urls"] = [source.url for source in run.params.sources]
+        if self._callbacks is not None:
+            url = await self._callbacks.url_for(run.idempotency_key)
+            if url is not None:
+                fields["callback_url"] = url
+        # Retries and their Retry-After waits included: a create never waits past the call's budget.
+        limit = math.inf if deadline is None else max(deadline - time.monotonic(), MIN_CREATE_SECONDS)
         try:
-            created = await self._client.create_task(
-                run.action, build_request(run.action, **fields), idempotency_key=run.idempotency_key
-            )
+            created = await self._send(run, fields, limit)
         except RunAPIError as exc:
             return await self._failed(run, exc)
         with anyio.CancelScope(shield=True):
             await self._journal.attach_task_id(run.idempotency_key, created.id, owner=self._owner)
-        return Created(replace(run, task_id=created.id), replayed=created.task_replayed)
+            if self._callbacks is not None:
+                await self._callbacks.answered(run.idempotency_key)
+        return Created(replace(run, task_id=created.id, created_at=created_at), replayed=created.task_replayed)
+
+    async def _send(self, run: TaskRun, fields: dict[str, object], limit: float) -> CreatedTask:
+        with anyio.move_on_after(limit):
+            return await self._client.create_task(
+                run.action, build_request(run.action, **fields), idempotency_key=run.idempotency_key
+            )
+        # Out of budget while RunAPI had not answered (or asked us to wait): the task may exist.
+        raise ConnectionFailedError("RunAPI did not answer the create within the wait budget")
 
     async def _failed(self, run: TaskRun, exc: RunAPIError) -> TaskOutcome:
         """What a failed create means. Only an answer that says RunAPI refused the request means nothing was

@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 import httpx2
 
+from runapi_mcp.core.callbacks import woken
 from runapi_mcp.core.concurrency import gather_settled
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.create import Created, TaskCreator
@@ -23,6 +24,7 @@ from runapi_mcp.core.errors import CoreError, InputError
 from runapi_mcp.core.files import read_beneath
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
 from runapi_mcp.core.follow import TaskFollower, pending, unfinished
+from runapi_mcp.core.hosted import HostedImages, HostedSaver, ImageFetcher
 from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.journal import (
     LOCAL_OWNER,
@@ -34,7 +36,9 @@ from runapi_mcp.core.journal import (
     TaskState,
     stored_reference,
 )
+from runapi_mcp.core.previews_store import PreviewStore
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
+from runapi_mcp.core.retention import Retention, prune
 from runapi_mcp.core.saving import ResultSaver, files_present, outcome_from_row
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.spending import SpendLedger, SpendLimits, SpendToday, call_keys, estimate, may_charge
@@ -57,22 +61,40 @@ class ImageService:
         sources: SourceResolver,
         owner: str | None = None,
         sandbox: bool = False,
+        host: str | None = None,
+        previews: PreviewStore | None = None,
     ) -> None:
         self._client = client
         self._journal = journal
         self._config = config
         self._resolver = sources
         self._owner = owner
+        self._retention = Retention(config.retention_days, config.max_tasks_per_owner)
         self._sandbox = sandbox
-        saver = ResultSaver(http, config, allow_hosts=own_origin(config.base_url), sandbox=sandbox)
-        schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds)
-        self._creator = TaskCreator(client, journal, owner)
+        self._wait_seconds = config.wait_budget(host)  # per host: what its tool-call timeout allows
+        hosts = own_origin(config.base_url)
+        # Hosted (a shared database): images go to the shared store, results carry URLs, never paths.
+        self._previews = previews
+        self._hosted = None if previews is None else HostedImages(previews, ImageFetcher(http, config, hosts))
+        saver = (
+            ResultSaver(http, config, allow_hosts=hosts, sandbox=sandbox)
+            if previews is None
+            else HostedSaver(
+                http, config, allow_hosts=hosts, sandbox=sandbox, store=previews, owner=owner or LOCAL_OWNER
+            )
+        )
+        # The floor guards against RunAPI's hints; a schedule configured faster than it keeps its own pace.
+        floor = min(config.poll_floor_seconds, config.poll_initial_seconds)
+        schedule = PollSchedule(initial=config.poll_initial_seconds, maximum=config.poll_max_seconds, floor=floor)
+        self._schedule = schedule
+        self._creator = TaskCreator(client, journal, owner, public_url=config.public_url)
         self._spend = SpendLedger(journal, SpendLimits.of(config), owner)
-        self._follower = TaskFollower(client, journal, saver, schedule)
+        self._follower = TaskFollower(client, journal, saver, schedule, callbacks=bool(config.public_url))
 
     # ---- generate and edit ------------------------------------------------------------------
 
     async def run(self, job: ImageJob, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
+        await prune(self._journal, self._previews, self._retention, self._owner)
         folder = await anyio.to_thread.run_sync(self._folder, job.output_dir, workspace)
         deadline = self._deadline(job.wait)
         call_key = job.idempotency_key or f"runapi-mcp-{uuid.uuid4()}"
@@ -108,7 +130,8 @@ class ImageService:
                 # Siblings may have made tasks: report this one's failure beside them rather than hide theirs.
                 tasks.append(TaskOutcome(action=run.action, idempotency_key=run.idempotency_key, task_id=None,
                                          status="rejected", error=str(item), cause=item))
-        return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox)
+        return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox,
+                          hosted=self._hosted is not None)
 
     async def _reserve(self, job: ImageJob, fresh: list[str]) -> None:
         """Hold the estimate of the tasks this call may create against the spend limits, or refuse them all."""
@@ -128,7 +151,7 @@ class ImageService:
     async def _create_and_follow(
         self, run: TaskRun, row: TaskRow | None, wait: bool, deadline: float, tracker: ProgressTracker
     ) -> TaskOutcome:
-        created = await self._creator.create(run, row)
+        created = await self._creator.create(run, row, deadline=deadline if wait else None)
         if not isinstance(created, Created):
             return created
         if wait or created.replayed:
@@ -154,14 +177,31 @@ class ImageService:
             # unknown here (say, created through another replica) is asked of RunAPI with this caller's own
             # key, and RunAPI only answers for the account's own tasks.
             raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
-        if row is not None and row.status == "completed" and await anyio.to_thread.run_sync(files_present, row):
-            return JobOutcome(tasks=(outcome_from_row(row),), output_dir=_row_folder(row), sandbox=self._sandbox)
+        done = await self._answered_by_row(row)
+        if done is not None and row is not None:
+            return JobOutcome(tasks=(done,), output_dir=_row_folder(row), sandbox=self._sandbox,
+                              hosted=self._hosted is not None)
         run = await self._run_for(task_id, row, workspace)
-        tracker = ProgressTracker(progress, 1, self._deadline(wait))
-        outcome = await self._follower.follow(run, self._deadline(wait), tracker, fetch_first=True)
-        return JobOutcome(
-            tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox
+        deadline = self._deadline(wait)
+        tracker = ProgressTracker(progress, 1, deadline)
+        first_delay = await self._continuation_delay(row)
+        outcome = await self._follower.follow(
+            run, deadline, tracker, fetch_first=first_delay is None, first_delay=first_delay
         )
+        return JobOutcome(
+            tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox,
+            hosted=self._hosted is not None,
+        )
+
+    async def _continuation_delay(self, row: TaskRow | None) -> float | None:
+        """None to read at once; else how long to wait first. A task read a moment ago (the end of the last
+        call) is not read again before the schedule says, unless a callback has come for it since."""
+        if row is None or row.task_id is None or row.status in ("completed", "failed"):
+            return None
+        if self._config.public_url and await woken(self._journal, row):
+            return None
+        since = time.time() - row.updated_at
+        return self._schedule.initial - since if since < self._schedule.initial else None
 
     async def _resume_create(
         self, row: TaskRow, *, wait: bool, workspace: Workspace, progress: ProgressFn
@@ -180,6 +220,15 @@ class ImageService:
         deadline = self._deadline(wait)
         outcome = await self._create_and_follow(run, row, wait, deadline, ProgressTracker(progress, 1, deadline))
         return JobOutcome(tasks=(outcome,), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox)
+
+    async def _answered_by_row(self, row: TaskRow | None) -> TaskOutcome | None:
+        """A completed task answered from its row alone. Hosted, the row's URLs and the shared store are enough
+        (the files are on no replica's disk); on one machine, only when the saved files are still there."""
+        if row is None or row.status != "completed":
+            return None
+        if self._hosted is not None:
+            return await self._hosted.outcome(row)
+        return outcome_from_row(row) if await anyio.to_thread.run_sync(files_present, row) else None
 
     async def _run_for(self, task_id: str, row: TaskRow | None, workspace: Workspace) -> TaskRun:
         """The record of a task to follow: from its journal row, or adopted from RunAPI when this server never
@@ -226,6 +275,8 @@ class ImageService:
         entry = await self._journal.get(task_id, owner=self._owner)
         if entry is None or not 0 <= index < len(entry.images):
             raise InputError(f"No image {index} for task '{task_id}'. Call get_task to fetch the task first.")
+        if self._hosted is not None:
+            return await self._hosted.image_bytes(entry, index)
         path, folder = entry.images[index].path, _row_folder(entry)
         if path and folder is not None and Path(path).parent == folder:
             with contextlib.suppress(OSError):  # gone, or its folder swapped for a symlink: not served
@@ -233,7 +284,7 @@ class ImageService:
         raise InputError(f"Image {index} of task '{task_id}' is not saved locally; call get_task to download it.")
 
     def _deadline(self, wait: bool) -> float:
-        return time.monotonic() + (self._config.wait_seconds if wait else 0.0)
+        return time.monotonic() + (self._wait_seconds if wait else 0.0)
 
     def _folder(self, requested: str | None, workspace: Workspace) -> OutputFolder:
         return resolve_output_dir(

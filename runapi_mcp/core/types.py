@@ -34,10 +34,12 @@ class TaskRun:
     # The key the caller gave (or was given) for the whole call: count > 1 appends "#n" per task, and a
     # retry hint must name the caller's key exactly, "#" and all.
     call_key: str | None = None
+    # When the intent was recorded (wall clock): how long the task has run, for polling that learns.
+    created_at: float | None = None
 
     @classmethod
     def from_row(cls, row: TaskRow, folder: OutputFolder) -> TaskRun:
-        return cls(row.action, row.idempotency_key, row.params, folder, row.task_id)
+        return cls(row.action, row.idempotency_key, row.params, folder, row.task_id, created_at=row.created_at)
 
     @property
     def retry_key(self) -> str:
@@ -130,6 +132,8 @@ class JobOutcome:
     output_dir: Path | None
     notes: tuple[str, ...] = ()
     sandbox: bool = False
+    # Served by replicas sharing a database: images are URLs and resources, and no server path is shown.
+    hosted: bool = False
 
     @property
     def all_failed(self) -> bool:

@@ -47,7 +47,17 @@ def paid_service(ctx: AppContext, key: Annotated[SecretStr | None, Resolve(calle
     state = app_state(ctx)
     if key is None and state.settings.api_key is None:
         raise ToolError(NO_KEY)
-    return state.service(key)
+    return state.service(key, host=client_name(ctx))
+
+
+def client_name(ctx: AppContext) -> str | None:
+    """The host's name as it introduced itself (MCP clientInfo): it picks the host's wait budget."""
+    try:
+        params = ctx.session.client_params
+    except (ValueError, AttributeError):
+        return None
+    info = params.client_info if params is not None else None
+    return info.name if info is not None else None
 
 
 async def call_workspace(ctx: AppContext) -> Workspace:

@@ -28,7 +28,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runapi_mcp.core.callbacks import CALLBACK_PATH
 from runapi_mcp.server.bearer import bearer_token
+from runapi_mcp.server.callbacks import callback_route
 from runapi_mcp.server.request_state import STATE_KEYS_SETTING, needs_shared_keys
 from runapi_mcp.serving import (
     SHUTDOWN_TIMEOUT,
@@ -118,7 +120,7 @@ class BearerGuard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.settings.http_auth == "none" or scope["path"] in PROBE_PATHS:
+        if scope["type"] != "http" or self.settings.http_auth == "none" or _open_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         token = bearer_token(Headers(scope=scope))
@@ -139,6 +141,11 @@ class BearerGuard:
             digest = hashlib.sha256(token.encode()).hexdigest()
             scope = {**scope, "user": AuthenticatedUser(AccessToken(token=digest, client_id=digest, scopes=[]))}
         await self.app(scope, receive, send)
+
+
+def _open_path(path: str) -> bool:
+    """Paths that take no bearer: the probes, and callbacks (their token is the capability)."""
+    return path in PROBE_PATHS or path.startswith(CALLBACK_PATH)
 
 
 def drain_seconds(settings: Settings) -> float:
@@ -168,6 +175,8 @@ def build_http_app(mcp: MCPServer[Any], settings: Settings, drain: Drain | None 
     # Added to this app rather than registered on the server, so building twice never doubles the route.
     app.router.routes.append(Route("/healthz", _healthz, methods=["GET"]))
     app.router.routes.append(Route("/readyz", readyz, methods=["GET"]))
+    if settings.public_url:
+        app.router.routes.append(callback_route())
     return DrainGuard(
         BearerGuard(app, settings), drain, guarded=_is_mcp, counted=_is_call, refuse=_refuse_while_draining
     )

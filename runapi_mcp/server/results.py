@@ -59,7 +59,7 @@ SANDBOX_NOTE = "SANDBOX: these images are placeholders from the local RunAPI san
 def build_result(job: JobOutcome, *, working_dir: Path, structured: bool) -> CallToolResult:
     lines: list[str] = [SANDBOX_NOTE] if job.sandbox else []
     for task in job.tasks:
-        lines.extend(_task_lines(task, working_dir))
+        lines.extend(_task_lines(task, working_dir, hosted=job.hosted))
     lines.extend(job.notes)
     content: list[ContentBlock] = [TextContent(type="text", text="\n".join(lines))]
     for task in job.tasks:
@@ -76,13 +76,13 @@ def build_result(job: JobOutcome, *, working_dir: Path, structured: bool) -> Cal
         if task.task_id is None:
             continue
         for image in task.images:
-            if image.path is not None:
+            if image.path is not None or (job.hosted and image.size_bytes is not None):
                 content.append(
                     ResourceLink(
                         type="resource_link",
                         uri=image_uri(task.task_id, image.index),
-                        name=image.path.name,
-                        mime_type="image/png",
+                        name=image.path.name if image.path else f"{task.task_id}-{image.index}.png",
+                        mime_type=image.content_type or "image/png",
                         size=image.size_bytes,
                     )
                 )
@@ -90,14 +90,14 @@ def build_result(job: JobOutcome, *, working_dir: Path, structured: bool) -> Cal
     return CallToolResult(content=content, structured_content=structured_content)
 
 
-def _task_lines(task: TaskOutcome, working_dir: Path) -> list[str]:
+def _task_lines(task: TaskOutcome, working_dir: Path, *, hosted: bool) -> list[str]:
     tid = task.task_id or "(no id yet)"
     head = f"Task {tid}: {task.status}"
     if task.replayed:
         head += " (existing task reused, not charged again)"
     lines = [head + "."]
     for image in task.images:
-        lines.append(_image_line(image, working_dir))
+        lines.append(_hosted_line(task, image) if hosted else _image_line(image, working_dir))
     if task.cost is not None and task.cost.usd is not None:
         detail = f" ({task.cost.detail})" if task.cost.detail else ""
         lines.append(f"  Cost: ${task.cost.usd:.2f} {task.cost.basis}{detail}.")
@@ -127,6 +127,21 @@ def _image_line(image: SavedImage, working_dir: Path) -> str:
     if image.url:
         expiry = f", expires {image.url_expires_at}" if image.url_expires_at else ""
         parts.append(f"URL: {image.url}{expiry}")
+    return " ".join(parts)
+
+
+def _hosted_line(task: TaskOutcome, image: SavedImage) -> str:
+    """A hosted image as a remote agent can use it: the resource any replica serves, and RunAPI's URL (public,
+    no key needed) until it expires. No path: the server's disk is not the agent's."""
+    size = f"{image.width}x{image.height}" if image.width and image.height else "size unknown"
+    parts = [f"  Image {image.index} ({size}):"]
+    if task.task_id and (image.size_bytes is not None or image.url):
+        parts.append(f"read it as resource {image_uri(task.task_id, image.index)}.")
+    if image.save_error:
+        parts.append(f"Not stored ({image.save_error}).")
+    if image.url:
+        expiry = f" until {image.url_expires_at}" if image.url_expires_at else ""
+        parts.append(f"Download URL (no key needed){expiry}: {image.url}")
     return " ".join(parts)
 
 
@@ -162,6 +177,6 @@ def _structured(job: JobOutcome) -> ImageJobResult:
             )
             for t in job.tasks
         ],
-        output_dir=str(job.output_dir) if job.output_dir else None,
+        output_dir=str(job.output_dir) if job.output_dir and not job.hosted else None,
         notes=([SANDBOX_NOTE] if job.sandbox else []) + list(job.notes),
     )

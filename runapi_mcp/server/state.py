@@ -13,9 +13,11 @@ import httpx2
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
+from runapi_mcp.core.callbacks import callback_desk
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.core.journal import Journal, open_journal
+from runapi_mcp.core.previews_store import PreviewStore
 from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.sources import SourceResolver
 from runapi_mcp.core.urlsafety import own_origin
@@ -47,6 +49,8 @@ class AppState:
     host_login: HostLogin | None = None
     # Multi-tenant HTTP: per-request keys RunAPI has accepted, checked before anything is kept for one.
     accepted_keys: AcceptedKeys = field(default_factory=AcceptedKeys)
+    # Hosted (a shared database): the result images' store in that database, shared by every call.
+    previews: PreviewStore | None = None
 
     def refresh_key(self) -> None:
         change = self.key_watcher.poll() if self.key_watcher is not None else None
@@ -61,7 +65,7 @@ class AppState:
         self.settings = self.settings.model_copy(update={"api_key": change.api_key, "api_key_source": change.source})
         log.info("Now using the RunAPI key from %s.", change.source or "nowhere: it was removed")
 
-    def service(self, api_key: SecretStr | None = None) -> ImageService:
+    def service(self, api_key: SecretStr | None = None, *, host: str | None = None) -> ImageService:
         """The flow for one call. A per-request key (multi-tenant HTTP) gets its own client and journal view."""
         client, owner = self.client, None
         if api_key is not None:
@@ -74,7 +78,7 @@ class AppState:
         )
         return ImageService(
             client=client, journal=self.journal, http=self.http, config=self.core,
-            sources=sources, owner=owner, sandbox=self.sandbox_url is not None,
+            sources=sources, owner=owner, sandbox=self.sandbox_url is not None, host=host, previews=self.previews,
         )
 
 
@@ -115,8 +119,11 @@ async def open_state(
         url = None if sandbox_url or settings.database_url is None else settings.database_url.get_secret_value()
         journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
         stack.push_async_callback(journal.close)
+        await stack.enter_async_context(callback_desk(journal, public_url=settings.public_url))
         host_login = await stack.enter_async_context(open_host_login(settings, http))
+        core = settings.core_config()
         yield AppState(
-            settings=settings, http=http, client=client, journal=journal, core=settings.core_config(),
+            settings=settings, http=http, client=client, journal=journal, core=core,
             sandbox_url=sandbox_url, key_watcher=KeyWatcher.for_settings(settings), host_login=host_login,
+            previews=PreviewStore(journal) if core.hosted else None,
         )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 from runapi_mcp.core.config import (
     ByteLimit,
     CoreConfig,
+    PollFloorSeconds,
     PollInitialSeconds,
     PollMaxSeconds,
     PreviewSide,
@@ -59,6 +60,9 @@ class Settings(BaseModel):
     state_dir: Folder
     # postgresql://...: the task journal shared by every replica; unset: SQLite in state_dir.
     database_url: Annotated[SecretStr | None, BeforeValidator(values.database_url)] = None
+    # Per-owner retention of finished tasks (and their stored images); unset keeps them (core/retention.py).
+    retention_days: Annotated[float | None, Field(gt=0, le=36500, allow_inf_nan=False)] = None
+    max_tasks_per_owner: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
     max_input_bytes: Megabytes = 20 * 1024 * 1024
     max_download_bytes: Megabytes = 64 * 1024 * 1024
 
@@ -70,6 +74,12 @@ class Settings(BaseModel):
     # finishes; backing off to 5 s would read less but wait 2.8 s (bench/RESULTS.md, section 3).
     poll_initial_seconds: PollInitialSeconds = 3.0
     poll_max_seconds: PollMaxSeconds = 3.0
+    # No two reads of one task closer than this, whatever Retry-After says.
+    poll_floor_seconds: PollFloorSeconds = 0.5
+    # Wait budgets per host (clientInfo name), over the built-in ones (core/config.py HOST_WAIT_SECONDS).
+    host_wait_seconds: Annotated[tuple[tuple[str, WaitSeconds], ...], BeforeValidator(values.host_waits)] = ()
+    # Where RunAPI can reach this server (HTTP mode): creates carry callback_url = this + /callbacks/<token>.
+    public_url: Annotated[str | None, BeforeValidator(values.public_url)] = None
 
     # Results
     preview_max_side: Annotated[PreviewSide, BeforeValidator(values.preview)] = 512  # 0 turns previews off
@@ -105,6 +115,12 @@ class Settings(BaseModel):
     def roots(self) -> tuple[Path, ...]:
         """Folders tool inputs and outputs may touch: the working directory plus configured ones."""
         return (self.working_dir, *self.allowed_roots)
+
+    @property
+    def hosted(self) -> bool:
+        """HTTP replicas sharing a database: results carry URLs and resources, never a server path (core/hosted.py).
+        Not the sandbox (its journal is its own SQLite file), nor stdio (its disk is the user's own)."""
+        return self.database_url is not None and self.transport == "http" and not self.sandbox
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -152,10 +168,16 @@ class Settings(BaseModel):
             request_timeout=self.request_timeout,
             poll_initial_seconds=self.poll_initial_seconds,
             poll_max_seconds=self.poll_max_seconds,
+            poll_floor_seconds=self.poll_floor_seconds,
+            host_wait_seconds=self.host_wait_seconds,
+            public_url=self.public_url,
             preview_max_side=self.preview_max_side,
             max_cost_per_call=self.max_cost_per_call,
             daily_budget=self.daily_budget,
             confirm_above=self.confirm_above,
+            hosted=self.hosted,
+            retention_days=self.retention_days,
+            max_tasks_per_owner=self.max_tasks_per_owner,
         )
 
     @classmethod

@@ -163,6 +163,33 @@ def database_url(value: Any) -> Any:
     return SecretStr(text.strip())
 
 
+def public_url(value: Any) -> Any:
+    """The address RunAPI reaches this server at, for callbacks: like base_url, and without credentials."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = base_url(value)
+    if isinstance(text, str) and urlsplit(text).username is not None:
+        raise field_error("must not carry a user name or password: RunAPI calls it without credentials")
+    return text
+
+
+def host_waits(value: Any) -> Any:
+    """`name=seconds` pairs, comma-separated (`claude-code=120,codex-mcp-client=50`): a host's wait budget."""
+    if not isinstance(value, str):
+        return value
+    pairs: list[tuple[str, float]] = []
+    for word in _words(value):
+        name, sep, seconds = word.partition("=")
+        try:
+            budget = float(seconds)
+        except ValueError:
+            budget = -1.0
+        if not sep or not name.strip() or not 0 <= budget <= 600:
+            raise field_error(f"takes host=seconds pairs (0-600) such as claude-code=120, not {word!r}")
+        pairs.append((name.strip().lower(), budget))
+    return tuple(pairs)
+
+
 def state_keys(value: Any) -> Any:
     """Comma-separated secrets of 32+ characters each (what the SDK's request-state codec requires)."""
     if not isinstance(value, str):

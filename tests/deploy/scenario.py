@@ -188,7 +188,7 @@ async def _straight_to_the_replicas(record: Record, replicas: list[Replica]) -> 
 async def _kill_mid_wait(record: Record, url: str, replicas: list[Replica], sandbox: Sandbox) -> None:
     args = {"prompt": KILLED_PROMPT, "idempotency_key": KILLED_KEY}
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         record.killed_progress.append(message or "")
 
     async def call_then_note() -> None:

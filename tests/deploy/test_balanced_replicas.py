@@ -49,7 +49,6 @@ NO_SHARED_JOURNAL = (
     "each replica keeps its own SQLite journal, by design; replicas that must agree share one through "
     "RUNAPI_MCP_DATABASE_URL (the postgresql run of this test)"
 )
-NO_HOSTED_IMAGES = "each replica downloads and saves its own copy of every image (issue 12 item 2)"
 
 
 @dataclass
@@ -86,7 +85,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         sandbox = stack.enter_context(sandbox_process(tmp_path, latency=SANDBOX_LATENCY_SECONDS))
         names = ["replica1", "replica2", "replica3"]
         replicas = stack.enter_context(
-            replica_processes(tmp_path, names, sandbox.url, RUNAPI_MCP_STATE_KEYS=STATE_KEYS, **shared)
+            replica_processes(tmp_path, names, sandbox.url, stateless=True, RUNAPI_MCP_STATE_KEYS=STATE_KEYS, **shared)
         )
         # Replicas for 2025-era clients that hold a session, without the shared keys.
         sessions = replica_processes(tmp_path, ["session1", "session2"], sandbox.url, stateless=False)
@@ -190,9 +189,8 @@ def test_the_task_resource_reads_the_same_on_every_replica(
 def test_the_image_resource_reads_the_same_bytes_on_every_replica(
     request: pytest.FixtureRequest, deployment: Deployment
 ) -> None:
-    # A shared journal knows the image, but the file is on the maker's disk only.
-    reason = NO_HOSTED_IMAGES if deployment.shared_journal else NO_SHARED_JOURNAL
-    request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    # The shared database keeps the image once; every replica serves it from there.
+    _needs_shared_journal(request, deployment)
     maker = deployment.replicas[0].name
     expected = digest(deployment.record.elsewhere[maker]["image"].result)
     assert expected is not None
@@ -255,7 +253,9 @@ def test_the_ledger_shows_no_double_charge_and_no_lost_task(deployment: Deployme
 def test_each_image_is_downloaded_from_runapi_once_across_replicas(
     request: pytest.FixtureRequest, deployment: Deployment
 ) -> None:
-    request.applymarker(pytest.mark.xfail(strict=True, reason=NO_HOSTED_IMAGES))
+    # Replicas with journals of their own (SQLite) each learn the task alone: only a shared database lets one
+    # replica download for all.
+    _needs_shared_journal(request, deployment)
     downloads = deployment.record.downloads
     assert downloads, "the replicas downloaded the results"
     assert max(downloads.values()) == 1, downloads

@@ -145,7 +145,7 @@ def test_merge_keeps_the_other_server_and_unrelated_settings_and_backs_up_the_ol
         if key != container(target):
             assert after[key] == value
     assert plan.backup_path == path.with_name(f"{path.name}.bak-20260102-030405")
-    assert plan.backup_path.read_text() == old
+    assert plan.backup_path is not None and plan.backup_path.read_text() == old
 
 
 def test_codex_merge_keeps_comments_and_the_other_tables_verbatim(dirs: tuple[Path, Path]) -> None:

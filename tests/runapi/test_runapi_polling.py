@@ -16,7 +16,7 @@ from runapi_mcp.runapi.polling import PollOutcome, PollSchedule, poll_until_done
 pytestmark = pytest.mark.anyio
 
 TASK = "3f6c1a52-8e0b-4c7d-9a1e-2b5f7c9d0e14"
-FAST = PollSchedule(initial=0.001, factor=2.0, maximum=0.004)
+FAST = PollSchedule(initial=0.001, factor=2.0, maximum=0.004, floor=0.001)
 
 
 def status(state: str, retry_after: float | None = None, **extra: Any) -> TaskStatus:
@@ -161,12 +161,13 @@ async def test_an_error_retry_after_sets_the_next_delay() -> None:
     assert calls[1] - calls[0] >= 0.06
 
 
-async def test_a_retry_after_beyond_the_deadline_is_cut_to_the_remaining_time() -> None:
+async def test_a_retry_after_beyond_the_deadline_ends_the_wait_at_the_deadline_without_another_read() -> None:
     fetch, _ = scripted(status("processing", retry_after=60))
     started = time.monotonic()
     outcome = await poll_until_done(fetch, schedule=FAST, deadline=started + 0.05)
-    assert outcome.finished is False and outcome.polls == 2
-    assert time.monotonic() - started < 0.5
+    # RunAPI asked for no read before 60 s: the call ends at its deadline, and get_task reads later.
+    assert outcome.finished is False and outcome.polls == 1
+    assert 0.04 <= time.monotonic() - started < 0.5
 
 
 async def test_a_zero_retry_after_falls_back_to_the_schedule() -> None:
@@ -203,11 +204,17 @@ async def test_an_unknown_status_keeps_polling_and_warns_once(caplog: pytest.Log
 
 
 async def test_the_deadline_is_read_on_the_given_clock() -> None:
-    ticks = itertools.count()  # the clock advances one "second" each time it is read, once per wait
-    fetch, calls = scripted(status("processing"))
-    outcome = await poll_until_done(fetch, schedule=FAST, deadline=3, clock=lambda: float(next(ticks)))
+    ticks = itertools.count()  # the clock advances one "second" per read
+    now = [0.0]
+    inner, calls = scripted(status("processing"))
+
+    async def fetch() -> TaskStatus:
+        now[0] = float(next(ticks) + 1)
+        return await inner()
+
+    outcome = await poll_until_done(fetch, schedule=FAST, deadline=3, clock=lambda: now[0])
     assert outcome.finished is False
-    assert len(calls) == 4  # reads after clock readings 0, 1, 2 leave time; at 3 the budget is spent
+    assert len(calls) == 3  # reads at clock 0, 1, 2 leave time; after the third the budget is spent
 
 
 def test_schedule_starts_quick_backs_off_and_caps() -> None:

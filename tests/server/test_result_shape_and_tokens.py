@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -35,7 +36,7 @@ def as_client(tmp_path: Path, sandbox: RunningSandbox):
     @asynccontextmanager
     async def factory(info: Implementation | None, **env: str) -> AsyncIterator[Client]:
         settings = server_settings(tmp_path, sandbox.url, **env)
-        kwargs = {"client_info": info} if info is not None else {}
+        kwargs: dict[str, Any] = {"client_info": info} if info is not None else {}
         async with Client(build_server(settings), **kwargs) as client:
             yield client
 

@@ -105,7 +105,8 @@ async def test_over_streamable_http_both_protocol_generations_see_the_viewer_onl
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
-    from tests.transport.helpers import http_settings, serving
+    from tests.support.environments import http_settings
+    from tests.support.mcp_http import serving
 
     async def tool_names(base_url: str, apps: bool) -> tuple[str, list[str], dict[str, Any]]:
         async with httpx2.AsyncClient(timeout=30) as http:
@@ -134,7 +135,8 @@ async def test_on_the_wire_a_client_without_apps_gets_the_same_bytes_as_from_the
 ) -> None:
     import httpx2
 
-    from tests.transport.helpers import INITIALIZE, MCP_HEADERS, http_settings, serving
+    from tests.support.environments import http_settings
+    from tests.support.mcp_http import INITIALIZE, MCP_HEADERS, serving
 
     settings = http_settings(tmp_path, sandbox.url)
     async with serving(settings) as url, Client(f"{url}/mcp") as client:

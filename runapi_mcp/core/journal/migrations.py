@@ -3,7 +3,9 @@
 Version 1 keyed rows by idempotency key alone and kept the tool's raw arguments as params (a data: URI
 whole, the URLs RunAPI got under a `source_image_urls` key). Version 2 keys rows by (owner, idempotency key),
 makes task ids unique, keeps typed params (sources with digests, never a payload) and indexes what the
-tools filter on. PostgreSQL journals start at version 2.
+tools filter on. PostgreSQL journals start at version 2. Version 3 adds two tables beside `tasks` (it
+changes no row): `callback_tokens` (a callback URL's token, as its SHA-256, for one task) and
+`task_durations` (how long finished tasks took, per action and resolution, so polling can learn).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from runapi_mcp.core.journal.rows import LOCAL_OWNER, ImageRecord, SourceRef, Ta
 from runapi_mcp.core.journal.states import is_state
 from runapi_mcp.runapi.models import ACTIONS, canonical_status
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,34 @@ INDEXES = (
     "CREATE INDEX tasks_status_created ON tasks (status, created_at, seq)",
     "CREATE INDEX tasks_created ON tasks (created_at, seq)",
 )
+
+
+
+def _v3_tables(*, seq: str, real: str) -> tuple[str, ...]:
+    return (
+        f"""CREATE TABLE IF NOT EXISTS callback_tokens (
+            selector TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            expires_at {real} NOT NULL,
+            woken_at {real},
+            retry_token TEXT,
+            UNIQUE (owner, idempotency_key)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS task_durations (
+            seq {seq},
+            action TEXT NOT NULL,
+            resolution TEXT NOT NULL,
+            seconds {real} NOT NULL,
+            finished_at {real} NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS task_durations_kind ON task_durations (action, resolution, finished_at)",
+    )
+
+
+SQLITE_V3 = _v3_tables(seq="INTEGER PRIMARY KEY", real="REAL")
+POSTGRES_V3 = _v3_tables(seq="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", real="DOUBLE PRECISION")
 
 SQLITE_TABLE = _table("tasks", seq="INTEGER PRIMARY KEY", real="REAL")
 SQLITE_V2_TABLE = _table("tasks_v2", seq="INTEGER PRIMARY KEY", real="REAL")

@@ -46,6 +46,7 @@ class PostgresEngine:
         # For messages: where the database is, never who logs in with what.
         host, port, name = parts.get("host") or "localhost", parts.get("port") or 5432, parts.get("dbname") or ""
         self._where = f"postgresql://{host}:{port}/{name}"
+        self._url = url  # for a listening connection of its own (notify.py); never shown
         self._pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -79,6 +80,10 @@ class PostgresEngine:
             raise Conflict(str(exc)) from None
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error(exc) from None
+
+    @property
+    def connect_url(self) -> str:
+        return self._url
 
     async def close(self) -> None:
         self._closed = True
@@ -127,6 +132,10 @@ class PostgresEngine:
             for statement in (migrations.POSTGRES_TABLE, *migrations.INDEXES):
                 await conn.execute(cast(LiteralString, statement))  # this module's own DDL, no input in it
             await conn.execute("INSERT INTO runapi_mcp_schema (version) VALUES (%s)", (migrations.SCHEMA_VERSION,))
+        if version < 3:
+            for statement in migrations.POSTGRES_V3:
+                await conn.execute(cast(LiteralString, statement))
+            await conn.execute("UPDATE runapi_mcp_schema SET version = %s", (migrations.SCHEMA_VERSION,))
 
     def _error(self, exc: Exception) -> JournalError:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -144,6 +144,9 @@ class SQLiteEngine:
                     conn.execute(statement)
             elif version == 1:
                 _v1_to_v2(conn)
+            if version < 3:
+                for statement in migrations.SQLITE_V3:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {migrations.SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
