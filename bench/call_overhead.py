@@ -155,7 +155,9 @@ async def _pending_rounds(
             raise RuntimeError("get_task on the pending task failed")
 
     contenders: dict[str, Callable[[], Awaitable[None]]] = {
-        "direct": direct_get, "stdio": lambda: via(stdio), "http": lambda: via(http),
+        "direct": direct_get,
+        "stdio": lambda: via(stdio),
+        "http": lambda: via(http),
     }
     for fn in contenders.values():
         for _ in range(warmup):  # the first call adopts the task; the rest find it in the journal

@@ -131,7 +131,12 @@ def run_once(workdir: Path, engine: str, replicas: int, calls: int, concurrency:
         names = [f"replica{i + 1}" for i in range(replicas)]
         group = stack.enter_context(
             replica_processes(
-                folder, names, sandbox.url, stateless=True, RUNAPI_MCP_STATE_KEYS=STATE_KEYS, RUNAPI_MCP_LOG_LEVEL="WARNING",
+                folder,
+                names,
+                sandbox.url,
+                stateless=True,
+                RUNAPI_MCP_STATE_KEYS=STATE_KEYS,
+                RUNAPI_MCP_LOG_LEVEL="WARNING",
                 **shared,
             )
         )

@@ -46,8 +46,12 @@ async def _demo(output_dir: Path) -> int:
         print("\n1. generate_image: a lighthouse at dusk, 16:9, 1k")
         generated = await client.call_tool(
             "generate_image",
-            {"prompt": "A lighthouse at dusk, watercolor", "aspect_ratio": "16:9", "output_resolution": "1k",
-             "output_dir": str(output_dir)},
+            {
+                "prompt": "A lighthouse at dusk, watercolor",
+                "aspect_ratio": "16:9",
+                "output_resolution": "1k",
+                "output_dir": str(output_dir),
+            },
         )
         _show(generated)
         if generated.is_error:

@@ -58,8 +58,11 @@ class TaskCreator:
         created_at = existing.created_at if existing is not None else None
         if existing is None or existing.status == "rejected":
             row = await self._journal.record_intent(
-                idempotency_key=run.idempotency_key, action=run.action, params=run.params,
-                output_dir=str(run.folder.path), owner=self._owner,
+                idempotency_key=run.idempotency_key,
+                action=run.action,
+                params=run.params,
+                output_dir=str(run.folder.path),
+                owner=self._owner,
             )
             if row.task_id:  # another process created it between our read and our write
                 return Created(replace(run, task_id=row.task_id, created_at=row.created_at), replayed=True)
@@ -105,8 +108,12 @@ class TaskCreator:
             with anyio.CancelScope(shield=True):
                 await self._journal.attach_task_id(key, exc.task_id, owner=self._owner)
             return TaskOutcome(
-                action=run.action, idempotency_key=key, task_id=exc.task_id, status="unknown",
-                error=exc.message, next_action="get_task",
+                action=run.action,
+                idempotency_key=key,
+                task_id=exc.task_id,
+                status="unknown",
+                error=exc.message,
+                next_action="get_task",
                 next_hint=f"call get_task with task_id '{exc.task_id}'",
             )
         with anyio.CancelScope(shield=True):
@@ -123,7 +130,11 @@ def unknown_create(run: TaskRun, error: str | None) -> TaskOutcome:
     """A create whose outcome is unknown: the same call with the same key replays the task, or makes it once."""
     tool = TOOL_OF_ACTION[run.action]
     return TaskOutcome(
-        action=run.action, idempotency_key=run.idempotency_key, task_id=None, status="unknown", error=error,
+        action=run.action,
+        idempotency_key=run.idempotency_key,
+        task_id=None,
+        status="unknown",
+        error=error,
         next_action=tool,
         next_hint=f"call {tool} again with the same arguments and idempotency_key '{run.retry_key}'; "
         "RunAPI returns the same task and does not charge twice",

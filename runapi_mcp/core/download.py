@@ -42,8 +42,6 @@ class SavedFile:
     height: int
 
 
-
-
 async def download_to(
     http: httpx2.AsyncClient,
     url: str,
@@ -65,8 +63,9 @@ async def download_to(
     RunAPI client (never the API key) goes to the image host. With `dir_fd` (`dest`'s folder, open) every
     file operation is relative to it, never through the folder's path.
     """
-    fetch = partial(_download, http, url, dest, max_bytes=max_bytes, timeout=timeout, allow_hosts=allow_hosts,
-                    dir_fd=dir_fd)
+    fetch = partial(
+        _download, http, url, dest, max_bytes=max_bytes, timeout=timeout, allow_hosts=allow_hosts, dir_fd=dir_fd
+    )
     if total_timeout is None:
         return await fetch()
     try:
@@ -123,9 +122,7 @@ async def _download(
     raise DownloadError(f"Downloading {display_url(url)} failed: more than {MAX_REDIRECTS} redirects.")
 
 
-async def _save_body(
-    response: httpx2.Response, url: str, dest: Path, max_bytes: int, dir_fd: int | None
-) -> SavedFile:
+async def _save_body(response: httpx2.Response, url: str, dest: Path, max_bytes: int, dir_fd: int | None) -> SavedFile:
     shown = display_url(url)
     status = response.status_code
     if status != 200:

@@ -113,8 +113,6 @@ def open_folder(folder: Path, anchor: Path | None) -> int:
     return open_beneath(anchor or folder, folder, _DIR_FLAGS)
 
 
-
-
 def image_filename(
     task_id: str, index: int, ext: str, *, now: datetime | None = None, directory: Path | None = None
 ) -> str:

@@ -79,7 +79,6 @@ def _resolve(path: Path) -> Path:
         raise InputError(f"Cannot use the path '{shorten(str(path))}': {exc}. Use a plain existing path.") from None
 
 
-
 @dataclass(frozen=True)
 class OutputFolder:
     path: Path
@@ -89,8 +88,6 @@ class OutputFolder:
     # step, so a folder swapped for a symlink after the check cannot lead the files outside. None: `path`
     # itself is the anchor (a configured folder, or one from the task history).
     anchor: Path | None = field(default=None, compare=False)
-
-
 
 
 def resolve_output_dir(

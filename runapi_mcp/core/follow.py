@@ -251,8 +251,12 @@ def pending(run: TaskRun, state: TaskState = "pending") -> TaskOutcome:
 def unfinished(run: TaskRun, exc: Exception) -> TaskOutcome:
     """A created task whose follow-up failed: it exists, so it is reported by its id with get_task as the next step."""
     return TaskOutcome(
-        action=run.action, idempotency_key=run.idempotency_key, task_id=run.task_id, status="unknown",
-        error=str(exc), next_action="get_task",
+        action=run.action,
+        idempotency_key=run.idempotency_key,
+        task_id=run.task_id,
+        status="unknown",
+        error=str(exc),
+        next_action="get_task",
         next_hint=f"call get_task with task_id '{run.task_id}' in a moment",
     )
 

@@ -52,9 +52,7 @@ class ImageJob:
 
 
 def has_visible_text(text: str) -> bool:
-    return any(
-        unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES and ch not in _BLANK_LOOKALIKES for ch in text
-    )
+    return any(unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES and ch not in _BLANK_LOOKALIKES for ch in text)
 
 
 def owner_id(api_key: str) -> str:

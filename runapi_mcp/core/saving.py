@@ -86,16 +86,19 @@ class ResultSaver:
         finally:
             os.close(dir_fd)
 
-    async def _save_into(
-        self, run: TaskRun, task_id: str, record: ImageRecord, cost: Cost, dir_fd: int
-    ) -> SavedImage:
+    async def _save_into(self, run: TaskRun, task_id: str, record: ImageRecord, cost: Cost, dir_fd: int) -> SavedImage:
         dest = run.folder.path / image_filename(task_id, record.index, "png")
         try:
             saved = await download_to(
-                self._http, str(record.url), dest, max_bytes=self._config.max_download_bytes,
-                timeout=self._config.request_timeout, allow_hosts=self._download_hosts,
+                self._http,
+                str(record.url),
+                dest,
+                max_bytes=self._config.max_download_bytes,
+                timeout=self._config.request_timeout,
+                allow_hosts=self._download_hosts,
                 # A body that trickles in never trips the per-read timeout: bound the whole download too.
-                total_timeout=self._config.request_timeout * DOWNLOAD_TIMEOUT_FACTOR, dir_fd=dir_fd,
+                total_timeout=self._config.request_timeout * DOWNLOAD_TIMEOUT_FACTOR,
+                dir_fd=dir_fd,
             )
         except (CoreError, OSError) as exc:
             return SavedImage(record, save_error=str(exc))
@@ -104,8 +107,12 @@ class ResultSaver:
             return SavedImage(record, save_error=f"it could not be saved ({type(exc).__name__})")
         record = record.model_copy(
             update={
-                "path": str(saved.path), "width": saved.width, "height": saved.height, "size_bytes": saved.bytes,
-                "content_type": saved.content_type, "sha256": saved.sha256,
+                "path": str(saved.path),
+                "width": saved.width,
+                "height": saved.height,
+                "size_bytes": saved.bytes,
+                "content_type": saved.content_type,
+                "sha256": saved.sha256,
             }
         )
         await self._write_sidecar(run, task_id, record, cost, dir_fd)
@@ -148,8 +155,12 @@ def files_present(row: TaskRow) -> bool:
 def outcome_from_row(row: TaskRow) -> TaskOutcome:
     cost = Cost(row.cost_cents / 100, "charged", "from the task history") if row.cost_cents is not None else None
     return TaskOutcome(
-        action=row.action, idempotency_key=row.idempotency_key, task_id=row.task_id, status=row.status,
-        images=tuple(SavedImage(record) for record in row.images), cost=cost,
+        action=row.action,
+        idempotency_key=row.idempotency_key,
+        task_id=row.task_id,
+        status=row.status,
+        images=tuple(SavedImage(record) for record in row.images),
+        cost=cost,
     )
 
 

@@ -128,10 +128,23 @@ class ImageService:
                 raise item
             else:
                 # Siblings may have made tasks: report this one's failure beside them rather than hide theirs.
-                tasks.append(TaskOutcome(action=run.action, idempotency_key=run.idempotency_key, task_id=None,
-                                         status="rejected", error=str(item), cause=item))
-        return JobOutcome(tasks=tuple(tasks), output_dir=folder.path, notes=_notes(folder), sandbox=self._sandbox,
-                          hosted=self._hosted is not None)
+                tasks.append(
+                    TaskOutcome(
+                        action=run.action,
+                        idempotency_key=run.idempotency_key,
+                        task_id=None,
+                        status="rejected",
+                        error=str(item),
+                        cause=item,
+                    )
+                )
+        return JobOutcome(
+            tasks=tuple(tasks),
+            output_dir=folder.path,
+            notes=_notes(folder),
+            sandbox=self._sandbox,
+            hosted=self._hosted is not None,
+        )
 
     async def _reserve(self, job: ImageJob, fresh: list[str]) -> None:
         """Hold the estimate of the tasks this call may create against the spend limits, or refuse them all."""
@@ -179,8 +192,9 @@ class ImageService:
             raise InputError(f"No task '{task_id}' in your task history. Check the id with list_tasks.")
         done = await self._answered_by_row(row)
         if done is not None and row is not None:
-            return JobOutcome(tasks=(done,), output_dir=_row_folder(row), sandbox=self._sandbox,
-                              hosted=self._hosted is not None)
+            return JobOutcome(
+                tasks=(done,), output_dir=_row_folder(row), sandbox=self._sandbox, hosted=self._hosted is not None
+            )
         run = await self._run_for(task_id, row, workspace)
         deadline = self._deadline(wait)
         tracker = ProgressTracker(progress, 1, deadline)
@@ -189,7 +203,10 @@ class ImageService:
             run, deadline, tracker, fetch_first=first_delay is None, first_delay=first_delay
         )
         return JobOutcome(
-            tasks=(outcome,), output_dir=run.folder.path, notes=_notes(run.folder), sandbox=self._sandbox,
+            tasks=(outcome,),
+            output_dir=run.folder.path,
+            notes=_notes(run.folder),
+            sandbox=self._sandbox,
             hosted=self._hosted is not None,
         )
 

@@ -30,13 +30,15 @@ Resolver = Callable[[str, int], Iterable[str]]
 DNS_TIMEOUT_SECONDS = 2.0
 MAX_URL_LENGTH = 8192
 
-METADATA_HOSTS = frozenset({
-    "metadata.google.internal",
-    "metadata.goog",
-    "metadata",
-    "instance-data",
-    "instance-data.ec2.internal",
-})
+METADATA_HOSTS = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 
@@ -98,9 +100,7 @@ class _Target:
     ip: IPAddress | None
 
 
-def _check(
-    url: str, allow_hosts: Collection[str], resolver: Resolver | None, timeout: float, ctx: _Context
-) -> None:
+def _check(url: str, allow_hosts: Collection[str], resolver: Resolver | None, timeout: float, ctx: _Context) -> None:
     target = _parse(url, ctx)
     if _allowed(target, allow_hosts):
         return

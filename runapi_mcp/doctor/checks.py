@@ -45,15 +45,17 @@ def check_key(report: Report, settings: Settings, *, sandbox: bool) -> bool:
     source = settings.api_key_source or "an unknown source"
     if not key:
         report.add(
-            "FAIL", name,
-            f"no key found. Set {KEY_VAR}, or save {{\"api_key\": \"...\"}} in {settings.config_file}. "
+            "FAIL",
+            name,
+            f'no key found. Set {KEY_VAR}, or save {{"api_key": "..."}} in {settings.config_file}. '
             "`runapi-mcp doctor --sandbox` checks everything else without one.",
         )
         return False
     if is_placeholder(key):
         # Only a bare reference is shown: it names a variable, it is not a key.
         report.add(
-            "FAIL", name,
+            "FAIL",
+            name,
             f"{source} holds the unexpanded reference `{key}`: the host passed the text through instead of its "
             f"value. Use the syntax this host expands (`runapi-mcp init <host>` writes it), or set {KEY_VAR} "
             "in the environment the host starts with.",
@@ -83,7 +85,8 @@ async def check_base_url(report: Report, client: RunAPIClient, settings: Setting
         return False
     except RunAPIError as exc:
         report.add(
-            "FAIL", name,
+            "FAIL",
+            name,
             f"{shown} answered, but not as RunAPI does ({exc.message}). {_where_base_url_is_set(settings)}",
         )
         return False
@@ -105,7 +108,8 @@ async def check_balance(report: Report, client: RunAPIClient, *, have_key: bool,
         balance = await client.balance()
     except AuthenticationError as exc:
         report.add(
-            "FAIL", name,
+            "FAIL",
+            name,
             f"RunAPI refused the key (401: {exc.message.rstrip('.')}). Check it in your RunAPI account and set "
             f"{KEY_VAR} again.",
         )
@@ -156,7 +160,8 @@ async def check_output_dir(report: Report, settings: Settings) -> None:
         await anyio.to_thread.run_sync(_probe_write, resolved.path)
     except OSError as exc:
         report.add(
-            "FAIL", name,
+            "FAIL",
+            name,
             f"{resolved.path} is not writable ({exc.strerror or exc}). Set {OUTPUT_DIR_SETTING} to a writable folder.",
         )
         return
@@ -167,14 +172,16 @@ async def check_output_dir(report: Report, settings: Settings) -> None:
     elif why is not None:
         # The server would still save somewhere, but not where the user asked: that is a broken setting.
         report.add(
-            "FAIL", name,
+            "FAIL",
+            name,
             f"{OUTPUT_DIR_SETTING} ({settings.output_dir}) cannot be used: {why}. "
             f"The server would save images in {resolved.path} instead; point {OUTPUT_DIR_SETTING} at a writable "
             "folder.",
         )
     else:
         report.add(
-            "warn", name,
+            "warn",
+            name,
             f"the server would save images in {resolved.path}, because {settings.working_dir} is the filesystem "
             f"root or not writable. Set {OUTPUT_DIR_SETTING} to choose a folder.",
         )

@@ -66,7 +66,8 @@ def find_configured(report: Report, *, project_dir: Path, home: Path, platform: 
                 data = _load(path, host.fmt == "toml")
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 report.add(
-                    "warn", f"host {host.title} ({scope})",
+                    "warn",
+                    f"host {host.title} ({scope})",
                     f"cannot read {path} ({_first_line(exc)}); doctor cannot tell whether runapi is set up there.",
                 )
                 continue
@@ -129,9 +130,10 @@ async def check_configured(
         return
     if executable is None:
         report.add(
-            "warn", item.label,
+            "warn",
+            item.label,
             f"{path}: `{command}` is not on this shell's PATH, so doctor did not start `{shown_cmd}`. Install it, "
-            f"or write a full path with `{_init(item)} --command \"/full/path/to/runapi-mcp\"`.",
+            f'or write a full path with `{_init(item)} --command "/full/path/to/runapi-mcp"`.',
         )
         return
     caveat = ""
@@ -156,12 +158,14 @@ async def check_configured(
         return
     if _EXPECTED_TOOL not in outcome.tools:
         report.add(
-            "warn", item.label,
+            "warn",
+            item.label,
             f"{path}: `{shown_cmd}` starts, but lists no {_EXPECTED_TOOL} tool: is it runapi-mcp?",
         )
         return
     report.add(
-        "warn" if caveat else "ok", item.label,
+        "warn" if caveat else "ok",
+        item.label,
         f"{path}: `{shown_cmd}` starts and lists {len(outcome.tools)} tools ({outcome.seconds:.1f} s){caveat}",
     )
 
@@ -193,13 +197,15 @@ def _check_key_reference(report: Report, item: Configured, value: Any) -> None:
     host = item.host
     if host.key_reference is None:
         report.add(
-            "FAIL", item.label,
+            "FAIL",
+            item.label,
             f"{item.path} sets {KEY_VAR} to `{value}`, but {host.title} expands no variables there: the server "
             f"would receive that text as its key. Run `{_init(item)}` again (add --write-key to store the key).",
         )
     elif value != host.key_reference:
         report.add(
-            "warn", item.label,
+            "warn",
+            item.label,
             f"{item.path} sets {KEY_VAR} to `{value}`; for {host.title} init writes `{host.key_reference}`. "
             f"If {host.title} does not expand `{value}`, the server receives that text as its key.",
         )

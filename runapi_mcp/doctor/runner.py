@@ -43,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-start", action="store_true", help="do not start the commands the hosts are configured with"
     )
     parser.add_argument(
-        "--timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
+        "--timeout",
+        type=float,
+        default=START_TIMEOUT,
+        metavar="SECONDS",
         help=f"how long a host's command may take to start and list its tools (default {START_TIMEOUT:g})",
     )
 
@@ -74,8 +77,16 @@ def run_doctor(
     `home` (default: the user's home). Never prints the API key.
     """
     call = partial(
-        doctor, settings=settings, env=env, home=home, project_dir=project_dir, sandbox=sandbox,
-        start=start, start_timeout=start_timeout, platform=platform, out=out,
+        doctor,
+        settings=settings,
+        env=env,
+        home=home,
+        project_dir=project_dir,
+        sandbox=sandbox,
+        start=start,
+        start_timeout=start_timeout,
+        platform=platform,
+        out=out,
     )
     return anyio.run(call)
 
@@ -115,9 +126,7 @@ async def doctor(
     started: dict[tuple[Any, ...], Started | str] = {}
     for item in configured:
         cwd = (project_dir or loaded.working_dir) if item.scope == "project" else (home or Path.home())
-        await check_configured(
-            report, item, cwd=cwd, start=start, start_timeout=start_timeout, started=started
-        )
+        await check_configured(report, item, cwd=cwd, start=start, start_timeout=start_timeout, started=started)
     return report.finish()
 
 
@@ -133,8 +142,11 @@ async def _check_account_and_folders(report: Report, settings: Settings, *, sand
             httpx2.AsyncClient(timeout=httpx2.Timeout(HTTP_TIMEOUT), follow_redirects=False)
         )
         client = RunAPIClient(
-            http, base_url=settings.base_url, api_key=settings.api_key if have_key else None,
-            retry=RetryPolicy(max_retries=0), user_agent=f"runapi-mcp/{__version__} doctor",
+            http,
+            base_url=settings.base_url,
+            api_key=settings.api_key if have_key else None,
+            retry=RetryPolicy(max_retries=0),
+            user_agent=f"runapi-mcp/{__version__} doctor",
         )
         reachable = await check_base_url(report, client, settings, sandbox=sandbox)
         await check_balance(report, client, have_key=have_key, reachable=reachable)

@@ -250,6 +250,7 @@ class RunAPIClient:
                 retry_after=error.retry_after,
             )
 
+
 def _served(schedules: PriceSchedules, *, from_cache: bool) -> PriceSchedules:
     # A copy, so a caller that edits its result cannot change what the next caller is served.
     result = schedules.model_copy(deep=True)

@@ -196,8 +196,10 @@ def _default_message(response: httpx2.Response) -> str:
             target = None
         if target is not None and target.host:
             shown = display_url(location, with_path=False)
-            return (f"RunAPI answered HTTP {response.status_code}, redirecting to {shown}; "
-                    "use that address as the RunAPI base URL.")
+            return (
+                f"RunAPI answered HTTP {response.status_code}, redirecting to {shown}; "
+                "use that address as the RunAPI base URL."
+            )
     return f"RunAPI answered HTTP {response.status_code}{f' {reason}' if reason else ''} with no further detail."
 
 

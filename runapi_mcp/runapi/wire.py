@@ -91,10 +91,14 @@ class Wire:
             retry += 1
             logger.info(
                 "%s %s failed (%s); retry %d of %d in %.2f s",
-                method, path, error.status or type(error).__name__, retry, self.retry.max_retries, delay,
+                method,
+                path,
+                error.status or type(error).__name__,
+                retry,
+                self.retry.max_retries,
+                delay,
             )
             await anyio.sleep(delay)
-
 
 
 def checked_key(api_key: SecretStr | None) -> SecretStr | None:

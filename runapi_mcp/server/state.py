@@ -73,12 +73,23 @@ class AppState:
             owner = owner_id(api_key.get_secret_value())
         hosts = own_origin(self.settings.base_url)
         sources = SourceResolver(
-            client, self.journal, max_bytes=self.settings.max_input_bytes, allow_hosts=hosts,
-            owner=owner, cache=self.upload_cache if owner is None else None,
+            client,
+            self.journal,
+            max_bytes=self.settings.max_input_bytes,
+            allow_hosts=hosts,
+            owner=owner,
+            cache=self.upload_cache if owner is None else None,
         )
         return ImageService(
-            client=client, journal=self.journal, http=self.http, config=self.core,
-            sources=sources, owner=owner, sandbox=self.sandbox_url is not None, host=host, previews=self.previews,
+            client=client,
+            journal=self.journal,
+            http=self.http,
+            config=self.core,
+            sources=sources,
+            owner=owner,
+            sandbox=self.sandbox_url is not None,
+            host=host,
+            previews=self.previews,
         )
 
 
@@ -123,7 +134,13 @@ async def open_state(
         host_login = await stack.enter_async_context(open_host_login(settings, http))
         core = settings.core_config()
         yield AppState(
-            settings=settings, http=http, client=client, journal=journal, core=core,
-            sandbox_url=sandbox_url, key_watcher=KeyWatcher.for_settings(settings), host_login=host_login,
+            settings=settings,
+            http=http,
+            client=client,
+            journal=journal,
+            core=core,
+            sandbox_url=sandbox_url,
+            key_watcher=KeyWatcher.for_settings(settings),
+            host_login=host_login,
             previews=PreviewStore(journal) if core.hosted else None,
         )

@@ -66,10 +66,17 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         idempotency_key: Key = None,
     ) -> ImageResult:
         """Text to image with GPT Image 2, paid per image. Saves PNGs in the project."""
+
         def job() -> ImageJob:
             return ImageJob(
-                action="text_to_image", prompt=prompt, aspect_ratio=aspect_ratio, output_resolution=output_resolution,
-                count=count, wait=wait, output_dir=output_dir, idempotency_key=idempotency_key,
+                action="text_to_image",
+                prompt=prompt,
+                aspect_ratio=aspect_ratio,
+                output_resolution=output_resolution,
+                count=count,
+                wait=wait,
+                output_dir=output_dir,
+                idempotency_key=idempotency_key,
             )
 
         return await _answer(ctx, lambda: service.run(job(), workspace, _progress(ctx)), workspace.working_dir)
@@ -95,10 +102,17 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         idempotency_key: Key = None,
     ) -> ImageResult:
         """Edit or combine 1-16 images by instruction, paid per image. Saves PNGs in the project."""
+
         def job() -> ImageJob:
             return ImageJob(
-                action="edit_image", prompt=prompt, aspect_ratio=aspect_ratio, output_resolution=output_resolution,
-                images=tuple(images), wait=wait, output_dir=output_dir, idempotency_key=idempotency_key,
+                action="edit_image",
+                prompt=prompt,
+                aspect_ratio=aspect_ratio,
+                output_resolution=output_resolution,
+                images=tuple(images),
+                wait=wait,
+                output_dir=output_dir,
+                idempotency_key=idempotency_key,
             )
 
         return await _answer(ctx, lambda: service.run(job(), workspace, _progress(ctx)), workspace.working_dir)
@@ -111,6 +125,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         wait: Annotated[bool, Field(description="Default false; true waits up to ~50 s.")] = False,
     ) -> ImageResult:
         """Status and results of a task (free); saves its images once done."""
+
         def follow() -> Awaitable[JobOutcome]:
             return service.get_task(task_id.strip(), wait=wait, workspace=workspace, progress=_progress(ctx))
 
@@ -134,7 +149,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
             # One line per task whatever the prompt holds: a line break in it must not forge another entry.
             prompt = shorten(e.params.prompt, 60).replace('"', "'")
             tid = e.task_id or f"(no id; idempotency_key {e.idempotency_key})"
-            line = f"{tid} {e.action} {e.status} \"{prompt}\" {files}"
+            line = f'{tid} {e.action} {e.status} "{prompt}" {files}'
             if e.task_id is None and e.status in MAY_EXIST_WITHOUT_ID:
                 # A create cut off before its answer (a killed process): the key finds the task, or makes it once.
                 line += f"; next: get_task with task_id '{e.idempotency_key}' (resends the create, never pays twice)"

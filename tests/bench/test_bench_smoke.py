@@ -22,7 +22,12 @@ def test_quick_bench_prints_every_row_and_leaves_results_file_alone() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNAPI")}
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--quick"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=160, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=160,
+        check=False,
     )
     assert run.returncode == 0, f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
     lines = run.stdout.splitlines()

@@ -177,7 +177,10 @@ def test_requested_folder_without_permission_is_an_input_error(roots: dict[str, 
 @pytest.mark.anyio
 async def test_async_wrapper_gives_the_same_answer(roots: dict[str, Path]) -> None:
     out = await resolve_output_dir_async(
-        "x", settings_output_dir=None, working_dir=roots["project"], roots=(roots["project"],),
+        "x",
+        settings_output_dir=None,
+        working_dir=roots["project"],
+        roots=(roots["project"],),
         fallback_dir=roots["fallback-home"],
     )
     assert out.path == roots["project"] / "x"
@@ -205,7 +208,9 @@ def test_sidecar_is_json_next_to_the_image_and_leaves_no_temporary_file(tmp_path
     path = write_sidecar(image, {"prompt": "a red fox ü", "path": tmp_path, "cost_usd": 0.06})
     assert path == tmp_path / "a.png.json"
     assert json.loads(path.read_text(encoding="utf-8")) == {
-        "prompt": "a red fox ü", "path": str(tmp_path), "cost_usd": 0.06,
+        "prompt": "a red fox ü",
+        "path": str(tmp_path),
+        "cost_usd": 0.06,
     }
     assert "\n  " in path.read_text()  # indented
     write_sidecar(image, {"prompt": "second"})
@@ -438,8 +443,9 @@ async def test_total_timeout_bounds_a_slow_download_and_leaves_no_file(tmp_path:
 
     async with client(handler) as http:
         with pytest.raises(DownloadError) as caught:
-            await download_to(http, IMAGE_URL, tmp_path / "out.png", max_bytes=MB, timeout=5, allow_hosts=(CDN,),
-                              total_timeout=0.05)
+            await download_to(
+                http, IMAGE_URL, tmp_path / "out.png", max_bytes=MB, timeout=5, allow_hosts=(CDN,), total_timeout=0.05
+            )
     assert "took longer than 0.05s" in str(caught.value)
     assert caught.value.retryable
     assert files_under(tmp_path) == []

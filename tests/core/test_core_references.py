@@ -54,9 +54,7 @@ def test_relative_path_reads_the_image_with_type_and_hash(project: Path, make_im
 
 
 @pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("WEBP", "image/webp"), ("GIF", "image/gif")])
-def test_type_comes_from_the_content_not_the_name(
-    project: Path, make_image: ImageFactory, fmt: str, mime: str
-) -> None:
+def test_type_comes_from_the_content_not_the_name(project: Path, make_image: ImageFactory, fmt: str, mime: str) -> None:
     (project / "picture.png").write_bytes(make_image(fmt))
     ref = parse("picture.png", project)
     assert isinstance(ref, LocalImage)
@@ -285,7 +283,9 @@ def test_public_url_is_passed_through_unchanged(project: Path, public_resolver: 
     assert parse(url, project, resolver=public_resolver) == RemoteImage(url)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/a.png", "http://2130706433/a.png", "http://[::1]/", "http://localhost/"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1/a.png", "http://2130706433/a.png", "http://[::1]/", "http://localhost/"]
+)
 def test_url_to_this_machine_is_refused(project: Path, url: str, public_resolver: Resolver) -> None:
     with pytest.raises(InputError, match=r"loopback|localhost"):
         parse(url, project, resolver=public_resolver)

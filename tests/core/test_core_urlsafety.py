@@ -102,8 +102,17 @@ def test_ambiguous_urls_that_parsers_disagree_on_are_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://", "http:///x.png", "http://example.com:99999/", "http://[::1/", "http://08.0.0.1/", "http://1.2.3.4.5/",
-     "http://256.1.1.1/", "http://exa_mple..com/", "http://-bad-.com/"],
+    [
+        "http://",
+        "http:///x.png",
+        "http://example.com:99999/",
+        "http://[::1/",
+        "http://08.0.0.1/",
+        "http://1.2.3.4.5/",
+        "http://256.1.1.1/",
+        "http://exa_mple..com/",
+        "http://-bad-.com/",
+    ],
 )
 def test_unparseable_urls_raise_input_error(url: str) -> None:
     with pytest.raises(InputError, match="cannot be used"):

@@ -57,8 +57,15 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 def _plan(target: str, user: bool, project: Path, home: Path, **kw: Any):
     return plan_init(
-        target, user=user, command=kw.pop("command", None), project_dir=project, home=home,
-        forward_key=kw.pop("forward_key", True), platform=kw.pop("platform", "linux"), now=NOW, **kw,
+        target,
+        user=user,
+        command=kw.pop("command", None),
+        project_dir=project,
+        home=home,
+        forward_key=kw.pop("forward_key", True),
+        platform=kw.pop("platform", "linux"),
+        now=NOW,
+        **kw,
     )
 
 
@@ -89,8 +96,14 @@ def _run(target: str, project: Path, home: Path, **kw: Any) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     settings = Settings.load(env={KEY_VAR: SECRET, "HOME": str(home)}) if kw.get("write_key") else None
     code = run_init(
-        _args(target, project, **kw), settings=settings, home=home, out=out, err=err, platform="linux",
-        which=lambda _name: None, here=default_launch,
+        _args(target, project, **kw),
+        settings=settings,
+        home=home,
+        out=out,
+        err=err,
+        platform="linux",
+        which=lambda _name: None,
+        here=default_launch,
     )
     return code, out.getvalue() + err.getvalue()
 
@@ -115,8 +128,12 @@ def test_fresh_file_is_created_where_the_host_reads_it_with_exactly_the_keys_it_
     assert plan.path.read_text() == render_new(target)
     if target == "vscode":
         assert data["inputs"] == [
-            {"type": "promptString", "id": "runapi-api-key", "description": data["inputs"][0]["description"],
-             "password": True}
+            {
+                "type": "promptString",
+                "id": "runapi-api-key",
+                "description": data["inputs"][0]["description"],
+                "password": True,
+            }
         ]
         assert set(data) == {"inputs", "servers"}
     else:
@@ -365,21 +382,24 @@ def test_vscode_keeps_other_inputs_and_does_not_duplicate_ours(dirs: tuple[Path,
         ("win32", "AppData/Roaming/Claude/claude_desktop_config.json"),
     ],
 )
-def test_claude_desktop_config_path_follows_the_platform(
-    platform: str, relative: str, dirs: tuple[Path, Path]
-) -> None:
+def test_claude_desktop_config_path_follows_the_platform(platform: str, relative: str, dirs: tuple[Path, Path]) -> None:
     project, home = dirs
     assert _plan("claude-desktop", False, project, home, platform=platform).path == home / relative
 
 
 def test_claude_desktop_gets_the_full_path_to_uvx_because_it_starts_servers_with_a_bare_path(
-    dirs: tuple[Path, Path]
+    dirs: tuple[Path, Path],
 ) -> None:
     project, home = dirs
     out = io.StringIO()
     code = run_init(
-        _args("claude-desktop", project), home=home, out=out, err=out, platform="linux",
-        which=lambda name: f"/opt/tools/bin/{name}", here=default_launch,
+        _args("claude-desktop", project),
+        home=home,
+        out=out,
+        err=out,
+        platform="linux",
+        which=lambda name: f"/opt/tools/bin/{name}",
+        here=default_launch,
     )
     assert code == 0
     entry = _entry("claude-desktop", (home / EXPECTED_PATHS[("claude-desktop", True)]).read_text())

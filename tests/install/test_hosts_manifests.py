@@ -133,8 +133,19 @@ def test_skill_frontmatter_and_content_teach_the_costly_parts() -> None:
         meta = _frontmatter(text)
         assert meta["name"] == "gpt-image-2"
         assert 50 <= len(meta["description"]) <= 1024
-        for must in ("$0.06", "$0.10", "$0.16", "count=4", "7 days", "get_task", "task:<task_id>#<index>",
-                     "aspect_ratio", "output_resolution", "idempotency_key", "double quotes"):
+        for must in (
+            "$0.06",
+            "$0.10",
+            "$0.16",
+            "count=4",
+            "7 days",
+            "get_task",
+            "task:<task_id>#<index>",
+            "aspect_ratio",
+            "output_resolution",
+            "idempotency_key",
+            "double quotes",
+        ):
             assert must in text, must
         for tool in ("generate_image", "edit_image", "get_task", "list_tasks", "get_pricing", "get_balance"):
             assert f"`{tool}" in text

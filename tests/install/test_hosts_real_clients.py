@@ -166,8 +166,11 @@ def test_claude_connects_to_a_server_that_init_wrote_into_the_user_config(
     claude = _tool("claude")
     probe = _probe_server(tmp_path)
     (home / ".claude.json").write_text(json.dumps({"numStartups": 3, "mcpServers": {}}))
-    apply_init(plan_init("claude", user=True, command=f"{sys.executable} {probe}", project_dir=project, home=home,
-                         forward_key=True))
+    apply_init(
+        plan_init(
+            "claude", user=True, command=f"{sys.executable} {probe}", project_dir=project, home=home, forward_key=True
+        )
+    )
 
     listing = _run([claude, "mcp", "list"], env=_env(home), cwd=project).stdout
 
@@ -180,8 +183,11 @@ def test_claude_connects_to_a_server_that_init_wrote_into_the_project_config(
 ) -> None:
     claude = _tool("claude")
     probe = _probe_server(tmp_path)
-    apply_init(plan_init("claude", user=False, command=f"{sys.executable} {probe}", project_dir=project, home=home,
-                         forward_key=True))
+    apply_init(
+        plan_init(
+            "claude", user=False, command=f"{sys.executable} {probe}", project_dir=project, home=home, forward_key=True
+        )
+    )
     # What the user's one-time "trust this folder, use its .mcp.json servers" answer records.
     state = {"projects": {str(project): {"hasTrustDialogAccepted": True, "enabledMcpjsonServers": ["runapi"]}}}
     (home / ".claude.json").write_text(json.dumps(state))
@@ -214,8 +220,11 @@ def test_claude_mcp_add_then_list_reports_our_server_connected(home: Path, proje
     _require_our_server()
     env = _env(home)
 
-    _run([claude, "mcp", "add", "-s", "user", "runapi", "--", sys.executable, "-m", "runapi_mcp", "--sandbox"],
-         env=env, cwd=project)
+    _run(
+        [claude, "mcp", "add", "-s", "user", "runapi", "--", sys.executable, "-m", "runapi_mcp", "--sandbox"],
+        env=env,
+        cwd=project,
+    )
     listing = _run([claude, "mcp", "list"], env=env, cwd=project).stdout
 
     assert "Connected" in _server_line(listing, "runapi")

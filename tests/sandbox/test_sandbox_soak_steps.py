@@ -27,7 +27,8 @@ async def test_step_soak_reports_each_kind_from_the_ledger_and_the_journal(tmp_p
         named = " ".join(kind.problems())
         assert ("double charges" in named) == (kind.double_charges > 0)
         assert ("lost tasks" in named) == (kind.lost_tasks > 0)
-        assert ("unfinished" in named) == (kind.unfinished > 0)
+        # A fault that holds for good (an unknown status word) leaves requests unfinished by design.
+        assert ("unfinished" in named) == (kind.unfinished > 0 and kind.can_finish)
     assert ("FAILED" in report.summary()) == bool(report.problems())
 
 

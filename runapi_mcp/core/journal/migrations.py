@@ -53,7 +53,6 @@ INDEXES = (
 )
 
 
-
 def _v3_tables(*, seq: str, real: str) -> tuple[str, ...]:
     return (
         f"""CREATE TABLE IF NOT EXISTS callback_tokens (
