@@ -10,15 +10,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, Tool
 from pydantic import BaseModel
 
 from runapi_mcp.server.schema import compact_schema, inline_refs
+
+if TYPE_CHECKING:
+    import jsonschema
 
 # Decides, per request, whether this client is sent structuredContent (and told of output schemas).
 StructuredFor = Callable[[ServerRequestContext[Any, Any]], bool]
@@ -81,6 +83,8 @@ def _shape_list(result: dict[str, Any] | None, *, structured: bool) -> dict[str,
 
 def argument_problems(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> str | None:
     """One line naming each bad argument, or None when the arguments fit the schema (the error is elsewhere)."""
+    import jsonschema  # only on a failed call: every session pays for start-up imports
+
     validator = jsonschema.Draft202012Validator(inline_refs(dict(schema)))
     found: list[jsonschema.ValidationError] = list(validator.iter_errors(dict(arguments)))  # pyright: ignore[reportUnknownMemberType]
     errors = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
