@@ -18,23 +18,16 @@ from runapi_mcp.core.journal.notify import announce, listening
 from runapi_mcp.core.journal.signals import recent_durations, record_duration, take_woken, token_by_selector
 from tests.postgres_server import postgres_server  # noqa: F401 - the fixture postgres_url needs
 from tests.postgres_server import postgres_url as postgres_url
+from tests.support.journals import OpenJournal, journals_on
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Callable[[], Journal]]:
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenJournal]:
     url = None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-    opened: list[Journal] = []
-
-    def open_one() -> Journal:
-        journal = open_journal(sqlite_path=tmp_path / "journal.sqlite3", database_url=url)
-        opened.append(journal)
-        return journal
-
-    yield open_one
-    for journal in opened:
-        await journal.close()
+    async with journals_on(tmp_path, url) as open_one:
+        yield open_one
 
 
 async def created(journal: Journal, key: str, task_id: str) -> None:

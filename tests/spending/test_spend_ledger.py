@@ -3,15 +3,16 @@ processes or replicas) never pass the budget, and today's spend is derived from 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from runapi_mcp.core.journal import Journal, TaskParams, open_journal
+from runapi_mcp.core.journal import Journal, TaskParams
 from runapi_mcp.core.journal.engine import Statement
 from runapi_mcp.core.spending import Estimate, SpendLedger, SpendLimitError, SpendLimits
+from tests.support.journals import OpenJournal, journals_on
 
 pytestmark = pytest.mark.anyio
 
@@ -33,21 +34,10 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
     return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
 
 
-OpenJournal = Callable[[], Journal]
-
-
 @pytest.fixture
 async def open_store(tmp_path: Path, database_url: str | None) -> AsyncIterator[OpenJournal]:
-    opened: list[Journal] = []
-
-    def open_one() -> Journal:
-        journal = open_journal(sqlite_path=tmp_path / "journal.sqlite3", database_url=database_url)
-        opened.append(journal)
-        return journal
-
-    yield open_one
-    for journal in opened:
-        await journal.close()
+    async with journals_on(tmp_path, database_url) as open_one:
+        yield open_one
 
 
 def ledger(journal: Journal, budget: float, owner: str | None = None, clock: Clock | None = None) -> SpendLedger:
