@@ -33,6 +33,8 @@ async def _demo(output_dir: Path) -> int:
         "RUNAPI_MCP_SANDBOX_LATENCY": "1.5",
         "RUNAPI_MCP_POLL_INITIAL_SECONDS": "0.5",
     }
+    if state_dir := os.environ.get("RUNAPI_MCP_STATE_DIR", "").strip():
+        env["RUNAPI_MCP_STATE_DIR"] = state_dir  # so the state is where the line below says
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "runapi_mcp", "--sandbox"], env=env, cwd=os.getcwd()
     )
@@ -69,6 +71,10 @@ async def _demo(output_dir: Path) -> int:
         listing = await client.call_tool("list_tasks", {"limit": 2})
         print("\n3. list_tasks:\n" + _text(listing))
     print(f"\nDone in {time.monotonic() - started:.1f} s. Images are in {output_dir}.")
+    from runapi_mcp.sandbox.state_files import default_state_dir, state_line  # the sandbox's imports, only now
+    from runapi_mcp.sandbox.store import IN_PROCESS, slot_name
+
+    print(state_line(default_state_dir() / slot_name(IN_PROCESS, 1), None))
     print("Next: set RUNAPI_API_KEY and add the server to your agent (see README: Quick start).")
     return 0
 

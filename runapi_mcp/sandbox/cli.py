@@ -6,12 +6,16 @@ import argparse
 import asyncio
 import dataclasses
 import signal
+import sqlite3
 import sys
+from pathlib import Path
 from types import FrameType
 
 from runapi_mcp.sandbox.config import FAULT_RATE_FIELDS, SandboxConfig
 from runapi_mcp.sandbox.durations import parse_spread
 from runapi_mcp.sandbox.server import running_sandbox
+from runapi_mcp.sandbox.state_files import default_state_dir, reset_all, state_line
+from runapi_mcp.sandbox.store import STANDALONE, StoreBusy
 
 DEFAULT_PORT = 8780
 
@@ -130,6 +134,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", dest="sandbox_seed", type=int, default=None, help="seed for the fault dice")
     parser.add_argument(
+        "--state-dir",
+        dest="sandbox_state_dir",
+        default=None,
+        metavar="DIR",
+        help="where the account (tasks, keys, uploads, balance) is saved across restarts "
+        "(default: RUNAPI_MCP_STATE_DIR, else the server's state folder)",
+    )
+    parser.add_argument(
+        "--in-memory",
+        dest="sandbox_in_memory",
+        action="store_true",
+        help="save nothing: the account starts afresh and is gone when the sandbox stops",
+    )
+    parser.add_argument(
+        "--reset",
+        dest="sandbox_reset",
+        action="store_true",
+        help="delete the saved sandbox accounts (this server's and runapi-mcp --sandbox's) and exit",
+    )
+    parser.add_argument(
         "--log-level",
         dest="sandbox_log_level",
         default="warning",
@@ -170,18 +194,22 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    state_dir = Path(args.sandbox_state_dir).expanduser() if args.sandbox_state_dir else default_state_dir()
+    if args.sandbox_reset:
+        return reset_all(state_dir)
     try:
         config = config_from_args(args)
     except ValueError as exc:
         print(f"runapi-mcp sandbox: {exc}", file=sys.stderr)
         return 2
+    saved_in = None if args.sandbox_in_memory else state_dir
     try:
-        return asyncio.run(_serve(config, args.sandbox_host, args.sandbox_port, args.sandbox_log_level))
+        return asyncio.run(_serve(config, args.sandbox_host, args.sandbox_port, args.sandbox_log_level, saved_in))
     except KeyboardInterrupt:
         return 0
 
 
-async def _serve(config: SandboxConfig, host: str, port: int, log_level: str) -> int:
+async def _serve(config: SandboxConfig, host: str, port: int, log_level: str, state_dir: Path | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -195,8 +223,11 @@ async def _serve(config: SandboxConfig, host: str, port: int, log_level: str) ->
             signal.signal(signum, on_signal)
     access_log = log_level in ("info", "debug")
     try:
-        async with running_sandbox(config, host, port, log_level=log_level, access_log=access_log) as sandbox:
+        async with running_sandbox(
+            config, host, port, state_dir=state_dir, store_name=STANDALONE, log_level=log_level, access_log=access_log
+        ) as sandbox:
             print(f"RunAPI sandbox listening on {sandbox.url}", flush=True)
+            print(state_line(sandbox.state_file, sandbox.lost_port), file=sys.stderr, flush=True)
             keys = (
                 "any non-empty API key"
                 if config.accepted_keys is None
@@ -215,6 +246,12 @@ async def _serve(config: SandboxConfig, host: str, port: int, log_level: str) ->
                 flush=True,
             )
             await stop.wait()
+    except StoreBusy as exc:
+        print(f"runapi-mcp sandbox: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"runapi-mcp sandbox: cannot open the saved state in {state_dir}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"runapi-mcp sandbox: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1

@@ -28,6 +28,11 @@ class Clock:
         """Wall seconds from now until the sandbox's clock reads `moment` (0 when it already has)."""
         return max(0.0, (moment - self.now()) / self._scale)
 
+    def set_reading(self, moment: float) -> None:
+        """Read `moment` now and run on from there (a restart continues the clock it saved)."""
+        self._wall_start = time.time()
+        self._offset = moment - self._wall_start
+
     def advance(self, seconds: float) -> None:
         """Jump ahead, so tests can see tasks finish and URLs expire without sleeping."""
         if seconds < 0:

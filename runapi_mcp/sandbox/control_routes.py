@@ -76,6 +76,7 @@ class ControlRoutes:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 10**9:
             raise ApiError(422, "validation_failed", "advance must be a non-negative number of seconds.")
         self.state.advance(float(seconds))
+        await self.state.saved()
         return JSONResponse({"now": iso(self.state.now())})
 
     async def set_balance(self, request: Request) -> Response:
@@ -83,5 +84,6 @@ class ControlRoutes:
         cents = body.get("balance_cents")
         if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
             raise ApiError(422, "validation_failed", "balance_cents must be a non-negative integer.")
-        self.state.ledger.set_balance(cents)
+        self.state.set_balance(cents)
+        await self.state.saved()
         return JSONResponse({"balance_cents": self.state.ledger.balance_cents})

@@ -46,6 +46,7 @@ class FileRoutes:
             stored = self.state.files.add(file_name or "upload" + extension_for(mime), mime, now, data=data)
         else:
             stored = await self._file_from_url(source.value, file_name, request, now)
+        await self.state.saved()
         return JSONResponse(stored.temp_file_json(base_url(request)))
 
     async def _file_from_url(self, url: str, file_name: str | None, request: Request, now: float) -> StoredFile:
@@ -87,6 +88,7 @@ class FileRoutes:
         authenticate(request, self.config)
         signed_id = parse_confirm(await read_json(request, self.json_limit))
         stored = self.state.files.confirm(signed_id, self.state.now())
+        await self.state.saved()
         return JSONResponse(stored.temp_file_json(base_url(request)))
 
     async def download(self, request: Request) -> Response:

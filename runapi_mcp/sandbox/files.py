@@ -6,7 +6,7 @@ import base64
 import hashlib
 import mimetypes
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +20,10 @@ FILES_PREFIX = "/files/"
 UPLOADS_PREFIX = "/uploads/"
 
 
+def new_file_id() -> str:
+    return secrets.token_hex(16)
+
+
 @dataclass
 class StoredFile:
     id: str
@@ -31,6 +35,8 @@ class StoredFile:
     data: bytes | None = None
     """None for a task output, which is rendered on first download (and cached)."""
     output_of: str | None = None
+    signed_id: str | None = None
+    """The upload this file was confirmed from: a repeated confirm answers with the same file."""
 
     @property
     def path(self) -> str:
@@ -66,6 +72,8 @@ class FileStore:
         self._uploads_by_token: dict[str, PendingUpload] = {}
         self._uploads_by_signed_id: dict[str, PendingUpload] = {}
         self._confirmed: dict[str, str] = {}
+        self.on_add: Callable[[StoredFile], None] = lambda stored: None
+        """Told of every file added (the state's saver keeps uploaded ones)."""
 
     def add(
         self,
@@ -76,8 +84,10 @@ class FileStore:
         data: bytes | None = None,
         output_of: str | None = None,
         size_bytes: int = 0,
+        file_id: str | None = None,
+        signed_id: str | None = None,
     ) -> StoredFile:
-        file_id = secrets.token_hex(16)
+        file_id = file_id or new_file_id()
         stored = StoredFile(
             id=file_id,
             name=name,
@@ -87,9 +97,16 @@ class FileStore:
             expires_at=now + self._ttl,
             data=data,
             output_of=output_of,
+            signed_id=signed_id,
         )
         self._files[file_id] = stored
+        self.on_add(stored)
         return stored
+
+    def restore(self, stored: StoredFile) -> None:
+        self._files[stored.id] = stored
+        if stored.signed_id is not None:
+            self._confirmed[stored.signed_id] = stored.id
 
     def find(self, file_id: str) -> StoredFile | None:
         return self._files.get(file_id)
@@ -152,7 +169,7 @@ class FileStore:
         if pending.data is None:
             raise ApiError(422, "upload_incomplete", "Nothing was uploaded to upload_url yet: PUT the bytes first.")
         mime_type = sniff_image_mime(pending.data) or pending.content_type
-        stored = self.add(pending.request.filename, mime_type, now, data=pending.data)
+        stored = self.add(pending.request.filename, mime_type, now, data=pending.data, signed_id=signed_id)
         del self._uploads_by_token[pending.token]
         del self._uploads_by_signed_id[signed_id]
         self._confirmed[signed_id] = stored.id

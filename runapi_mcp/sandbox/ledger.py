@@ -65,6 +65,19 @@ class Ledger:
         """What is left to spend: funding less settled charges and open reservations."""
         return self._funded - self.settled_cents - self.outstanding_cents
 
+    @property
+    def funded_cents(self) -> int:
+        return self._funded
+
+    def restore(self, funded_cents: int) -> None:
+        """The funding saved before a restart (the starting balance and every top-up since)."""
+        self._funded = funded_cents
+
+    def restore_reservation(self, task_id: str, cents: int, at: float) -> None:
+        """A reservation made before a restart: checked against the balance then, so not again now."""
+        self._accounts[task_id] = _Account(reserved=cents)
+        self._entries.append(Entry(task_id, "reservation", cents, at))
+
     def set_balance(self, cents: int) -> None:
         self._funded = cents + self.settled_cents + self.outstanding_cents
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
@@ -28,6 +29,10 @@ class Outputs:
         # Digests of every output served, so an edit whose source is a downloaded-and-uploaded output is
         # recognised and tiled from a clean render (without that output's caption, badge and footer).
         self._outputs_by_digest: dict[str, str] = {}
+        self.on_digest: Callable[[str, str], None] = lambda digest, task_id: None
+
+    def restore_digests(self, digests: dict[str, str]) -> None:
+        self._outputs_by_digest.update(digests)
 
     # -- sources ----------------------------------------------------------------------------------------
 
@@ -103,7 +108,9 @@ class Outputs:
             )
             data = await anyio.to_thread.run_sync(render_png, spec)
             if marked:
-                self._outputs_by_digest[hashlib.sha256(data).hexdigest()] = task.id
+                digest = hashlib.sha256(data).hexdigest()
+                self._outputs_by_digest[digest] = task.id
+                self.on_digest(digest, task.id)
             return data
 
         return await self.renders.get(task.render_key + ("" if marked else ":clean"), build)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
+import socket
 import threading
 from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
@@ -21,7 +26,10 @@ from runapi_mcp.sandbox.background import background
 from runapi_mcp.sandbox.config import SandboxConfig
 from runapi_mcp.sandbox.connection import uvicorn_dropper
 from runapi_mcp.sandbox.ledger_view import ledger_json
+from runapi_mcp.sandbox.restore import restore
+from runapi_mcp.sandbox.saver import StateSaver, saving
 from runapi_mcp.sandbox.state import SandboxState
+from runapi_mcp.sandbox.store import IN_PROCESS, SandboxStore
 from runapi_mcp.serving import (
     SHUTDOWN_TIMEOUT,
     STARTUP_TIMEOUT,
@@ -30,6 +38,10 @@ from runapi_mcp.serving import (
     listen_socket,
     serving,
 )
+
+log = logging.getLogger(__name__)
+REBIND_TRIES = 20
+REBIND_PAUSE = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,10 @@ class RunningSandbox:
     port: int
     app: Starlette
     state: SandboxState
+    state_file: Path | None = None
+    """Where the account is saved (None: in memory only, gone when the sandbox stops)."""
+    lost_port: int | None = None
+    """The port saved before a restart when it could not be bound again: URLs given out on it no longer work."""
 
     def ledger(self) -> dict[str, Any]:
         """What `GET /_sandbox/ledger` answers (call from the sandbox's own event loop)."""
@@ -59,18 +75,59 @@ async def running_sandbox(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    state_dir: Path | None = None,
+    store_name: str = IN_PROCESS,
     log_level: str = "warning",
     access_log: bool = False,
 ) -> AsyncGenerator[RunningSandbox]:
     """Serve the sandbox with uvicorn in the current (asyncio) event loop until the block exits, with its
     background loop (tasks finishing on time, callbacks) beside it; both stop when the block exits.
 
+    With `state_dir` the account (tasks, keys, uploads, balance, clock) is saved there and loaded again on
+    the next start (store.py); port 0 then means the port saved last time, or any free one if it is taken.
     The socket is bound before this yields, so a port that is taken raises OSError right here.
     """
-    app = create_app(config)
-    state: SandboxState = app.state.sandbox
-    sock = listen_socket(host, port)
-    bound_port: int = sock.getsockname()[1]
+    async with AsyncExitStack() as stack:
+        app = create_app(config)
+        state: SandboxState = app.state.sandbox
+        store: SandboxStore | None = None
+        saved_port: int | None = None
+        if state_dir is not None:
+            store = await anyio.to_thread.run_sync(SandboxStore.open_in, state_dir, store_name)
+            stack.callback(store.close)
+            snapshot = await anyio.to_thread.run_sync(store.load)
+            expired = restore(state, snapshot)
+            await anyio.to_thread.run_sync(store.drop_files, expired)
+            remembered = snapshot.meta.get("port")
+            saved_port = remembered if isinstance(remembered, int) and 0 < remembered < 65536 else None
+        sock = await _bind(host, port or saved_port or 0, fallback=port == 0 and saved_port is not None)
+        bound_port: int = sock.getsockname()[1]
+        lost_port = saved_port if saved_port is not None and saved_port != bound_port else None
+        if lost_port is not None:
+            log.warning("the sandbox's saved port %d is taken: URLs given out on it no longer work", lost_port)
+        running = RunningSandbox(
+            base_url(sock, host), host, bound_port, app, state, store.path if store else None, lost_port
+        )
+        yield await stack.enter_async_context(_serve(running, sock, store, log_level, access_log))
+
+
+async def _bind(host: str, port: int, *, fallback: bool) -> socket.socket:
+    """`port`; with `fallback`, tried again briefly (a server that just stopped may still hold it), then any."""
+    if not fallback:
+        return listen_socket(host, port)
+    for _ in range(REBIND_TRIES):
+        try:
+            return listen_socket(host, port)
+        except OSError:
+            await anyio.sleep(REBIND_PAUSE)
+    return listen_socket(host, 0)
+
+
+@asynccontextmanager
+async def _serve(
+    running: RunningSandbox, sock: socket.socket, store: SandboxStore | None, log_level: str, access_log: bool
+) -> AsyncGenerator[RunningSandbox]:
+    app, state = running.app, running.state
     server = EmbeddedServer(
         uvicorn.Config(
             app,
@@ -82,8 +139,13 @@ async def running_sandbox(
         )
     )
     state.connection_dropper = uvicorn_dropper(server)
-    async with serving(server, sock, "sandbox server"), background(state):
-        yield RunningSandbox(base_url(sock, host), host, bound_port, app, state)
+    if store is None:
+        async with serving(server, sock, "sandbox server"), background(state):
+            yield running
+        return
+    saver = StateSaver(state, store, running.port)
+    async with saving(saver), serving(server, sock, "sandbox server"), background(state):
+        yield running
 
 
 class SandboxThread:

@@ -7,7 +7,7 @@ import heapq
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +15,13 @@ import anyio
 from starlette.types import Scope
 
 from runapi_mcp.sandbox.callbacks import Callbacks
+from runapi_mcp.sandbox.changes import Changes
 from runapi_mcp.sandbox.clock import Clock
 from runapi_mcp.sandbox.config import SandboxConfig
 from runapi_mcp.sandbox.dice import FaultDice, TaskFaults
 from runapi_mcp.sandbox.errors import ApiError
 from runapi_mcp.sandbox.faults import DEFAULT_FAILURE_MESSAGE, Fault, FaultQueue
-from runapi_mcp.sandbox.files import FileStore
+from runapi_mcp.sandbox.files import FileStore, StoredFile, new_file_id
 from runapi_mcp.sandbox.ledger import InsufficientCredits, Ledger
 from runapi_mcp.sandbox.origin import Origin
 from runapi_mcp.sandbox.outputs import Outputs
@@ -44,6 +45,10 @@ class KeyRecord:
     conflicts: int = 0
 
 
+async def _nothing_to_save() -> None:
+    return None
+
+
 class SandboxState:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -54,6 +59,12 @@ class SandboxState:
         self.dice = FaultDice(config)
         self.tasks: dict[str, Task] = {}
         self.outputs = Outputs(self.files, self.tasks)
+        self.changes = Changes()
+        """What a saver (saver.py) writes next; records nothing for an in-memory sandbox."""
+        self.saved: Callable[[], Awaitable[None]] = _nothing_to_save
+        """Await before answering a request that changed the account: returns once that change is on disk."""
+        self.files.on_add = self._file_added
+        self.outputs.on_digest = self.changes.output_digest
         self.callbacks = Callbacks(config, self.clock)
         self.callbacks.on_push = self.wake
         self.keys: dict[str, KeyRecord] = {}
@@ -71,10 +82,15 @@ class SandboxState:
     def now(self) -> float:
         """The current time, after finishing every task that is due by it."""
         now = self.clock.now()
-        while self._due and self._due[0][0] <= now:
-            _, _, task_id = heapq.heappop(self._due)
-            self._finish(self.tasks[task_id])
+        self.finish_due(now)
         return now
+
+    def finish_due(self, moment: float, *, callbacks_from: float = float("-inf")) -> None:
+        """Finish every task due by `moment`; only those finishing at `callbacks_from` or later call back."""
+        while self._due and self._due[0][0] <= moment:
+            _, _, task_id = heapq.heappop(self._due)
+            task = self.tasks[task_id]
+            self._finish(task, notify=task.done_at >= callbacks_from)
 
     def next_due(self) -> float | None:
         """When the next task finishes or the next callback is due (sandbox time), if ever."""
@@ -84,7 +100,12 @@ class SandboxState:
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
+        self.changes.account()
         self.wake()
+
+    def set_balance(self, cents: int) -> None:
+        self.ledger.set_balance(cents)
+        self.changes.account()
 
     def wake(self) -> None:
         """Tell the background loop (callbacks) that something new may be due."""
@@ -98,7 +119,7 @@ class SandboxState:
         with anyio.move_on_after(delay):
             await self._wake.wait()
 
-    def _finish(self, task: Task) -> None:
+    def _finish(self, task: Task, *, notify: bool = True) -> None:
         if task.failure is not None:
             task.status = "failed"
             self.ledger.refund(task.id, task.done_at)
@@ -111,9 +132,28 @@ class SandboxState:
                     if task.bad_image == "jpeg"
                     else (f"{task.id}-0.png", "image/png")
                 )
-                stored = self.files.add(name, mime, task.done_at, output_of=task.id)
+                stored = self.files.add(name, mime, task.done_at, output_of=task.id, file_id=task.output_file_id)
                 task.output_file_ids.append(stored.id)
-        self.callbacks.task_finished(task, task.status_json(task.done_at, self.image_urls(task, task.base_url)))
+        self.changes.account()
+        if notify:
+            self.callbacks.task_finished(task, task.status_json(task.done_at, self.image_urls(task, task.base_url)))
+
+    def _file_added(self, stored: StoredFile) -> None:
+        if stored.output_of is None:  # outputs are rebuilt from their task
+            self.changes.file(stored.id)
+
+    def restore_task(self, task: Task, key_counts: tuple[int, int, int], *, callbacks_from: float) -> None:
+        """A task saved before a restart, in creation order, with the account as it was then."""
+        self.finish_due(task.created_at, callbacks_from=callbacks_from)
+        self.tasks[task.id] = task
+        self.ledger.restore_reservation(task.id, task.price_cents, task.created_at)
+        if task.idempotency_key is not None:
+            requests, replays, conflicts = key_counts
+            self.keys[task.idempotency_key] = KeyRecord(task.id, task.fingerprint, requests, replays, conflicts)
+        self._sequence += 1
+        heapq.heappush(self._due, (task.done_at, self._sequence, task.id))
+        if (task.created_at + task.done_at) / 2 >= callbacks_from:  # a forged callback comes halfway
+            self.callbacks.task_created(task)
 
     # -- tasks ------------------------------------------------------------------------------------------
 
@@ -137,7 +177,8 @@ class SandboxState:
                 402,
                 "insufficient_credits",
                 f"Insufficient credits: this task needs {price} cents and the balance is "
-                f"{self.ledger.balance_cents} cents.",
+                f"{self.ledger.balance_cents} cents (sandbox play money: top it up with POST /_sandbox/balance, "
+                "or start afresh with `runapi-mcp sandbox --reset`).",
             )
         sources, failure = self.outputs.resolve_sources(request.source_image_urls, origin, now)
         rolled = self.dice.task_faults(has_callback=request.callback_url is not None)
@@ -153,6 +194,7 @@ class SandboxState:
             failure=failure,
             idempotency_key=idempotency_key,
             base_url=origin.base_url,
+            output_file_id=new_file_id(),
         )
         self._shape(task, rolled, fault if fault is not None and fault.is_task_fault else None)
         try:
@@ -165,6 +207,7 @@ class SandboxState:
         self._sequence += 1
         heapq.heappush(self._due, (task.done_at, self._sequence, task.id))
         self.callbacks.task_created(task)
+        self.changes.task(task.id)
         self.wake()
         self.now()
         return task, False
@@ -172,6 +215,7 @@ class SandboxState:
     def _replay(self, idempotency_key: str, fingerprint: str) -> Task:
         record = self.keys[idempotency_key]
         record.requests += 1
+        self.changes.task(record.task_id)
         if record.fingerprint != fingerprint:
             record.conflicts += 1
             raise ApiError(

@@ -51,6 +51,7 @@ class TaskRoutes:
         payload = await read_json(request, self.json_limit)
         create = parse_create(action, payload)
         task, replayed = self.state.create_task(create, payload, key, scoped_fault(request), origin(request))
+        await self.state.saved()  # answered only once a restart would still know the task, its key and charge
         headers = {"X-RunAPI-Task-Id": task.id}
         body: dict[str, Any] = {"id": task.id, "status": "pending"}
         if replayed:

@@ -59,6 +59,8 @@ class Task:
     late_callback_seconds: float | None = None
     status: CanonicalStatus = "pending"
     output_file_ids: list[str] = field(default_factory=list[str])
+    output_file_id: str = ""
+    """Chosen at create, so the result URL is the same however often the task is rebuilt from disk."""
     replays: int = 0
 
     @property

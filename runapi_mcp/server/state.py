@@ -51,6 +51,8 @@ class AppState:
     accepted_keys: AcceptedKeys = field(default_factory=AcceptedKeys)
     # Hosted (a shared database): the result images' store in that database, shared by every call.
     previews: PreviewStore | None = None
+    # Said in every result of a sandbox that had to move off its saved port (its old URLs no longer work).
+    sandbox_notes: tuple[str, ...] = ()
 
     def refresh_key(self) -> None:
         change = self.key_watcher.poll() if self.key_watcher is not None else None
@@ -103,13 +105,23 @@ async def open_state(
     anyio.to_thread.current_default_thread_limiter().total_tokens = max(4, 2 * (os.cpu_count() or 2))
     async with AsyncExitStack() as stack:
         sandbox_url: str | None = None
+        sandbox_notes: tuple[str, ...] = ()
         if settings.sandbox:
             from runapi_mcp.sandbox import SandboxConfig, running_sandbox
 
-            sandbox = await stack.enter_async_context(running_sandbox(SandboxConfig(latency=settings.sandbox_latency)))
+            config = SandboxConfig(latency=settings.sandbox_latency)
+            sandbox = await stack.enter_async_context(running_sandbox(config, state_dir=settings.state_dir))
             sandbox_url = sandbox.url
+            if sandbox.lost_port is not None:
+                sandbox_notes = (
+                    f"SANDBOX: its saved port {sandbox.lost_port} was taken at start, so it now serves on port "
+                    f"{sandbox.port}: image URLs on port {sandbox.lost_port} given before no longer work "
+                    "(saved files do; get_task gives new URLs only for unfinished tasks).",
+                )
             settings = settings.replace(base_url=sandbox_url, api_key=SecretStr(SANDBOX_KEY))
-            log.info("serving against the in-process RunAPI sandbox at %s", sandbox_url)
+            log.info(
+                "serving against the in-process RunAPI sandbox at %s, saved in %s", sandbox_url, sandbox.state_file
+            )
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         http = await stack.enter_async_context(
             httpx2.AsyncClient(
@@ -125,7 +137,8 @@ async def open_state(
             retry=RetryPolicy(max_retries=settings.max_retries),
             user_agent=f"runapi-mcp/{__version__}",
         )
-        # Sandbox tasks live and die with their sandbox: keep them out of the real task history.
+        # Sandbox tasks belong to the sandbox's saved account (state_dir/sandbox.sqlite3): keep them out of
+        # the real task history.
         journal_name = "sandbox-journal.sqlite3" if sandbox_url else "journal.sqlite3"
         url = None if sandbox_url or settings.database_url is None else settings.database_url.get_secret_value()
         journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
@@ -143,4 +156,5 @@ async def open_state(
             key_watcher=KeyWatcher.for_settings(settings),
             host_login=host_login,
             previews=PreviewStore(journal) if core.hosted else None,
+            sandbox_notes=sandbox_notes,
         )

@@ -215,7 +215,8 @@ def explained(job: JobOutcome, state: AppState) -> JobOutcome:
     tasks = tuple(
         replace(t, error=explain(t.cause, base_url=base_url)) if t.cause is not None else t for t in job.tasks
     )
-    return replace(job, tasks=tasks)
+    notes = (*job.notes, *state.sandbox_notes) if job.sandbox else job.notes
+    return replace(job, tasks=tasks, notes=notes)
 
 
 def failure_text(job: JobOutcome, state: AppState) -> str:

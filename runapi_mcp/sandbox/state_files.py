@@ -1,0 +1,48 @@
+"""Where the sandbox's saved account lives, how the commands say so, and how to start afresh."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from runapi_mcp.sandbox import store
+from runapi_mcp.sandbox.store import IN_PROCESS, STANDALONE, StoreBusy
+
+
+def default_state_dir() -> Path:
+    """The folder the MCP server keeps its state in: RUNAPI_MCP_STATE_DIR, else the platform's state folder."""
+    configured = os.environ.get("RUNAPI_MCP_STATE_DIR", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("runapi-mcp", appauthor=False))
+
+
+def reset_all(state_dir: Path) -> int:
+    removed: list[Path] = []
+    try:
+        for name in (STANDALONE, IN_PROCESS):
+            removed += store.reset(state_dir, name)
+    except (StoreBusy, OSError) as exc:
+        print(f"runapi-mcp sandbox: {exc}", file=sys.stderr)
+        return 1
+    if removed:
+        print(f"Reset the sandbox: deleted {', '.join(str(path) for path in removed)}.")
+    else:
+        print(f"Nothing to reset: no saved sandbox account in {state_dir}.")
+    return 0
+
+
+def state_line(state_file: Path | None, lost_port: int | None) -> str:
+    """Where the sandbox's account lives, for the sandbox and demo commands to print."""
+    if state_file is None:
+        return "Sandbox state: in memory only (--in-memory): tasks, URLs and the balance end when it stops."
+    line = (
+        f"Sandbox state: {state_file} (tasks, keys, uploads, balance and result URLs survive a restart; "
+        "`runapi-mcp sandbox --reset` starts afresh)."
+    )
+    if lost_port is not None:
+        line += f" Port {lost_port}, saved last time, was taken: URLs given out on it no longer work."
+    return line
