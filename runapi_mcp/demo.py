@@ -71,10 +71,9 @@ async def _demo(output_dir: Path) -> int:
         listing = await client.call_tool("list_tasks", {"limit": 2})
         print("\n3. list_tasks:\n" + _text(listing))
     print(f"\nDone in {time.monotonic() - started:.1f} s. Images are in {output_dir}.")
-    from runapi_mcp.sandbox.state_files import default_state_dir, state_line  # the sandbox's imports, only now
-    from runapi_mcp.sandbox.store import IN_PROCESS, slot_name
+    from runapi_mcp.sandbox.state_files import default_state_dir, saved_account_line  # the sandbox's, only now
 
-    print(state_line(default_state_dir() / slot_name(IN_PROCESS, 1), None))
+    print(saved_account_line(default_state_dir()))
     print("Next: set RUNAPI_API_KEY and add the server to your agent (see README: Quick start).")
     return 0
 

@@ -134,24 +134,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", dest="sandbox_seed", type=int, default=None, help="seed for the fault dice")
     parser.add_argument(
+        "--persist",
+        dest="sandbox_persist",
+        action="store_true",
+        help="keep the account (tasks, keys, uploads, balance, port) across restarts, in the server's state "
+        "folder (RUNAPI_MCP_STATE_DIR, else the platform's); without it the sandbox starts afresh every time",
+    )
+    parser.add_argument(
         "--state-dir",
         dest="sandbox_state_dir",
         default=None,
         metavar="DIR",
-        help="where the account (tasks, keys, uploads, balance) is saved across restarts "
-        "(default: RUNAPI_MCP_STATE_DIR, else the server's state folder)",
-    )
-    parser.add_argument(
-        "--in-memory",
-        dest="sandbox_in_memory",
-        action="store_true",
-        help="save nothing: the account starts afresh and is gone when the sandbox stops",
+        help="like --persist, in DIR",
     )
     parser.add_argument(
         "--reset",
         dest="sandbox_reset",
         action="store_true",
-        help="delete the saved sandbox accounts (this server's and runapi-mcp --sandbox's) and exit",
+        help="delete the saved sandbox accounts in the state folder (this command's and runapi-mcp --sandbox's, "
+        "with its task journal) and exit",
     )
     parser.add_argument(
         "--log-level",
@@ -202,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"runapi-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    saved_in = None if args.sandbox_in_memory else state_dir
+    saved_in = state_dir if args.sandbox_persist or args.sandbox_state_dir else None
     try:
         return asyncio.run(_serve(config, args.sandbox_host, args.sandbox_port, args.sandbox_log_level, saved_in))
     except KeyboardInterrupt:
@@ -227,7 +228,7 @@ async def _serve(config: SandboxConfig, host: str, port: int, log_level: str, st
             config, host, port, state_dir=state_dir, store_name=STANDALONE, log_level=log_level, access_log=access_log
         ) as sandbox:
             print(f"RunAPI sandbox listening on {sandbox.url}", flush=True)
-            print(state_line(sandbox.state_file, sandbox.lost_port), file=sys.stderr, flush=True)
+            print(state_line(sandbox), file=sys.stderr, flush=True)
             keys = (
                 "any non-empty API key"
                 if config.accepted_keys is None

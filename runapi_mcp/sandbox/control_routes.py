@@ -40,6 +40,7 @@ class ControlRoutes:
                 },
                 # The sandbox's own play account: its signing secret is no secret worth keeping.
                 "callback_secret": self.state.callbacks.secret,
+                "state_file": None if self.state.state_file is None else str(self.state.state_file),
                 "faults_injected": dict(sorted(self.state.injected.items())),
                 "requests": dict(sorted(self.state.requests.items())),
             }

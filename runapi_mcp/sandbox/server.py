@@ -95,6 +95,7 @@ async def running_sandbox(
         if state_dir is not None:
             store = await anyio.to_thread.run_sync(SandboxStore.open_in, state_dir, store_name)
             stack.callback(store.close)
+            state.state_file = store.path
             snapshot = await anyio.to_thread.run_sync(store.load)
             expired = restore(state, snapshot)
             await anyio.to_thread.run_sync(store.drop_files, expired)

@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -62,6 +63,8 @@ class SandboxState:
         self.changes = Changes()
         """What a saver (saver.py) writes next; records nothing for an in-memory sandbox."""
         self.saved: Callable[[], Awaitable[None]] = _nothing_to_save
+        self.state_file: Path | None = None
+        """Where the account is saved, when it is (running_sandbox with a state folder)."""
         """Await before answering a request that changed the account: returns once that change is on disk."""
         self.files.on_add = self._file_added
         self.outputs.on_digest = self.changes.output_digest

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from runapi_mcp.sandbox import store
+from runapi_mcp.sandbox.server import RunningSandbox
 from runapi_mcp.sandbox.store import IN_PROCESS, STANDALONE, StoreBusy
 
 
@@ -35,14 +36,28 @@ def reset_all(state_dir: Path) -> int:
     return 0
 
 
-def state_line(state_file: Path | None, lost_port: int | None) -> str:
-    """Where the sandbox's account lives, for the sandbox and demo commands to print."""
-    if state_file is None:
-        return "Sandbox state: in memory only (--in-memory): tasks, URLs and the balance end when it stops."
+def state_line(sandbox: RunningSandbox) -> str:
+    """Where the standalone sandbox's account lives, and what came back from it."""
+    if sandbox.state_file is None:
+        return (
+            "Sandbox state: in memory only: tasks, URLs and the balance end when it stops "
+            "(--persist keeps them across restarts)."
+        )
+    state = sandbox.state
     line = (
-        f"Sandbox state: {state_file} (tasks, keys, uploads, balance and result URLs survive a restart; "
-        "`runapi-mcp sandbox --reset` starts afresh)."
+        f"Sandbox state: {sandbox.state_file} ({len(state.tasks)} task(s), balance {state.ledger.balance_cents} "
+        "cents; tasks, keys, uploads, the balance and result URLs survive a restart; --balance applies only to a "
+        "fresh account; `runapi-mcp sandbox --reset` starts afresh)."
     )
-    if lost_port is not None:
-        line += f" Port {lost_port}, saved last time, was taken: URLs given out on it no longer work."
+    if sandbox.lost_port is not None:
+        line += f" Port {sandbox.lost_port}, saved last time, was taken: URLs given out on it no longer work."
     return line
+
+
+def saved_account_line(state_dir: Path) -> str:
+    """For `runapi-mcp demo`: where `runapi-mcp --sandbox` keeps the account the demo just used."""
+    return (
+        f"Sandbox state: {state_dir / store.slot_name(IN_PROCESS, 1)} (with its task journal "
+        f"{store.JOURNAL_NAME}): tasks, result URLs and the balance are kept across runs; "
+        "`runapi-mcp sandbox --reset` starts afresh."
+    )

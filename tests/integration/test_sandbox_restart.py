@@ -171,12 +171,12 @@ def socket_on(port: int) -> Iterator[None]:
 
 @contextmanager
 def standalone_sandbox(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    """`runapi-mcp sandbox --port 0` on tmp_path/state; yields its URL, the process and its stderr log."""
+    """`runapi-mcp sandbox --port 0 --persist` on tmp_path/state; yields its URL, the process and its stderr log."""
     log = tmp_path / f"sandbox-{time.monotonic_ns()}.log"
     out = log.with_suffix(".out")
     with open(log, "wb") as err_sink, open(out, "wb") as out_sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "runapi_mcp", "sandbox", "--port", "0", "--latency", "1"],
+            [sys.executable, "-m", "runapi_mcp", "sandbox", "--port", "0", "--latency", "1", "--persist"],
             env=child_env(tmp_path, RUNAPI_MCP_STATE_DIR=str(tmp_path / "state")),
             stdin=subprocess.DEVNULL,
             stdout=out_sink,
