@@ -19,6 +19,8 @@ class Changes:
     recording: bool = False
     count: int = 0
     """Changes recorded so far: a save covers every change counted before it began."""
+    saves: int = 0
+    """Saves written (one SQLite commit each), for the benchmark's count of changes per commit."""
     on_change: Callable[[], None] = lambda: None
     _tasks: set[str] = field(default_factory=set[str])
     _files: set[str] = field(default_factory=set[str])

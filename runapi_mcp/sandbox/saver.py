@@ -78,6 +78,7 @@ class StateSaver:
         else:
             self._failure = None
             self._saved_count = max(self._saved_count, target)
+            changes.saves += 1
             ok = True
         event, self._saved_event = self._saved_event, anyio.Event()
         event.set()

@@ -153,8 +153,16 @@ class SandboxThread:
     """The sandbox on a background thread with its own event loop, for sync code and for hosts whose own
     loop is busy (the stdio MCP server). Use as a context manager; `.url` is set once it is serving."""
 
-    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        state_dir: Path | None = None,
+    ) -> None:
         self._config = config
+        self._state_dir = state_dir
         self._host = host
         self._port = port
         self._ready = threading.Event()
@@ -229,7 +237,7 @@ class SandboxThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with running_sandbox(self._config, self._host, self._port) as sandbox:
+        async with running_sandbox(self._config, self._host, self._port, state_dir=self._state_dir) as sandbox:
             self._running = sandbox
             self._ready.set()
             await self._stop.wait()
