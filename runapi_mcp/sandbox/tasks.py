@@ -62,6 +62,10 @@ class Task:
     output_file_id: str = ""
     """Chosen at create, so the result URL is the same however often the task is rebuilt from disk."""
     replays: int = 0
+    status_reads: int = 0
+    """Status requests answered for this task (benchmarks split them into reads before and after done)."""
+    early_reads: int = 0
+    """Of those, the ones answered before the task finished."""
 
     @property
     def action(self) -> str:
