@@ -101,9 +101,11 @@ async def running_sandbox(
             await anyio.to_thread.run_sync(store.drop_files, expired)
             remembered = snapshot.meta.get("port")
             saved_port = remembered if isinstance(remembered, int) and 0 < remembered < 65536 else None
-        sock = await _bind(host, port or saved_port or 0, fallback=port == 0 and saved_port is not None)
+        wants_saved_port = port == 0 and saved_port is not None
+        sock = await _bind(host, port or saved_port or 0, fallback=wants_saved_port)
         bound_port: int = sock.getsockname()[1]
-        lost_port = saved_port if saved_port is not None and saved_port != bound_port else None
+        # A port asked for by number is the caller's choice; only a saved one that could not be had is lost.
+        lost_port = saved_port if wants_saved_port and saved_port != bound_port else None
         if lost_port is not None:
             log.warning("the sandbox's saved port %d is taken: URLs given out on it no longer work", lost_port)
         running = RunningSandbox(
