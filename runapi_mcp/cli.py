@@ -134,14 +134,30 @@ def _serve(args: argparse.Namespace) -> int:
     from runapi_mcp.server import build_server
 
     mcp = build_server(settings)
-    if settings.transport == "http":
-        from runapi_mcp.server.http import HttpConfigError, serve_http
+    try:
+        if settings.transport == "http":
+            from runapi_mcp.server.http import HttpConfigError, serve_http
 
-        try:
-            serve_http(mcp, settings)  # type: ignore[arg-type]
-        except HttpConfigError as exc:
-            print(f"runapi-mcp: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    mcp.run("stdio")
+            try:
+                serve_http(mcp, settings)  # type: ignore[arg-type]
+            except HttpConfigError as exc:
+                print(f"runapi-mcp: {exc}", file=sys.stderr)
+                return 2
+            return 0
+        mcp.run("stdio")
+    except Exception as exc:
+        if not settings.sandbox or (problem := _sandbox_state_problem(exc)) is None:
+            raise
+        print(f"runapi-mcp: {problem}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _sandbox_state_problem(exc: BaseException) -> str | None:
+    """The sentence of a saved sandbox account that cannot be opened, wherever the server's tasks wrapped it."""
+    from runapi_mcp.sandbox.store import StoreBusy, StoreUnreadable  # only once start-up has failed
+
+    if isinstance(exc, StoreBusy | StoreUnreadable):
+        return str(exc)
+    inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())  # an exception group's members
+    return next((found for e in inner if (found := _sandbox_state_problem(e)) is not None), None)

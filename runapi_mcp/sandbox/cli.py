@@ -15,7 +15,7 @@ from runapi_mcp.sandbox.config import FAULT_RATE_FIELDS, SandboxConfig
 from runapi_mcp.sandbox.durations import parse_spread
 from runapi_mcp.sandbox.server import running_sandbox
 from runapi_mcp.sandbox.state_files import default_state_dir, reset_all, state_line
-from runapi_mcp.sandbox.store import STANDALONE, StoreBusy
+from runapi_mcp.sandbox.store import STANDALONE, StoreBusy, StoreUnreadable
 
 DEFAULT_PORT = 8780
 
@@ -248,7 +248,7 @@ async def _serve(config: SandboxConfig, host: str, port: int, log_level: str, st
                 flush=True,
             )
             await stop.wait()
-    except StoreBusy as exc:
+    except (StoreBusy, StoreUnreadable) as exc:
         print(f"runapi-mcp sandbox: {exc}", file=sys.stderr)
         return 1
     except sqlite3.Error as exc:

@@ -29,7 +29,7 @@ from runapi_mcp.sandbox.ledger_view import ledger_json
 from runapi_mcp.sandbox.restore import restore
 from runapi_mcp.sandbox.saver import StateSaver, saving
 from runapi_mcp.sandbox.state import SandboxState
-from runapi_mcp.sandbox.store import IN_PROCESS, SandboxStore
+from runapi_mcp.sandbox.store import IN_PROCESS, SandboxStore, StoreUnreadable
 from runapi_mcp.serving import (
     SHUTDOWN_TIMEOUT,
     STARTUP_TIMEOUT,
@@ -97,7 +97,10 @@ async def running_sandbox(
             stack.callback(store.close)
             state.state_file = store.path
             snapshot = await anyio.to_thread.run_sync(store.load)
-            expired = restore(state, snapshot)
+            try:
+                expired = restore(state, snapshot)
+            except (ValueError, KeyError, TypeError) as exc:  # a row this code cannot make sense of
+                raise StoreUnreadable(store.path, exc) from None
             await anyio.to_thread.run_sync(store.drop_files, expired)
             remembered = snapshot.meta.get("port")
             saved_port = remembered if isinstance(remembered, int) and 0 < remembered < 65536 else None

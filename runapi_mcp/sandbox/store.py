@@ -41,6 +41,16 @@ class StoreBusy(Exception):
     """Every slot in the state folder is held by another running sandbox."""
 
 
+class StoreUnreadable(Exception):
+    """The saved file is not a sandbox account this code can read (damaged, or not SQLite)."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(
+            f"The saved sandbox state {path} cannot be read ({type(cause).__name__}: {cause}). Move it away, or "
+            "run `runapi-mcp sandbox --reset` to start the sandbox afresh."
+        )
+
+
 @dataclass
 class Rows:
     """One save: the rows that changed since the last one. Bytes are hashed in the writer's thread."""
@@ -115,6 +125,9 @@ class SandboxStore:
             if _lock(handle):
                 try:
                     return cls(path, handle)
+                except sqlite3.DatabaseError as exc:
+                    handle.close()
+                    raise StoreUnreadable(path, exc) from None
                 except BaseException:
                     handle.close()
                     raise
@@ -125,6 +138,12 @@ class SandboxStore:
         )
 
     def load(self) -> Snapshot:
+        try:
+            return self._load()
+        except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
+            raise StoreUnreadable(self.path, exc) from None
+
+    def _load(self) -> Snapshot:
         db = self._db
         meta = {name: json.loads(value) for name, value in db.execute("SELECT name, value FROM meta")}
         blobs: dict[str, bytes] = {}

@@ -62,3 +62,21 @@ def test_the_standalone_sandbox_says_it_keeps_nothing_unless_told_to_persist(tmp
         stop_process(process)
     assert "Sandbox state: in memory only" in log.read_text() and "--persist" in log.read_text()
     assert not (tmp_path / "state").exists()
+
+
+def test_a_damaged_saved_account_stops_the_sandbox_server_with_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "sandbox.sqlite3").write_bytes(b"not a database at all, but long enough to be read as a header")
+    started = subprocess.run(
+        [sys.executable, "-m", "runapi_mcp", "--sandbox"],
+        env=child_env(tmp_path, RUNAPI_MCP_STATE_DIR=str(state)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 1
+    assert f"The saved sandbox state {state / 'sandbox.sqlite3'} cannot be read" in started.stderr
+    assert "runapi-mcp sandbox --reset" in started.stderr and "Traceback" not in started.stderr
