@@ -94,7 +94,7 @@ async def running_sandbox(
         saved_port: int | None = None
         if state_dir is not None:
             store = await anyio.to_thread.run_sync(SandboxStore.open_in, state_dir, store_name)
-            stack.callback(store.close)
+            stack.push_async_callback(anyio.to_thread.run_sync, store.close)  # closing checkpoints the WAL
             state.state_file = store.path
             snapshot = await anyio.to_thread.run_sync(store.load)
             try:
