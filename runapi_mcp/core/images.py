@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
 
+from runapi_mcp.core.decoding import DECODE_BUDGET_PIXELS, DECODES
 from runapi_mcp.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -29,10 +30,17 @@ ACCEPTED_FORMATS: dict[str, str] = {
 EXTENSIONS: dict[str, str] = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 # Above this many pixels an image is refused before decoding (Pillow's own decompression-bomb limit).
 MAX_PIXELS: int = 89_478_485
+# Above this many pixels (as decoded: a JPEG decodes at 1/8 scale for a preview) no preview is made; the
+# image is still saved. Below it, the process-wide decode budget keeps huge previews one at a time.
+PREVIEW_MAX_PIXELS: int = DECODE_BUDGET_PIXELS
 
 
 class NotAnImageError(ValueError):
     """The data is not an accepted image; the message says what it is instead (for the caller's error)."""
+
+
+class PreviewSkipped(InputError):
+    """The image is fine but too many pixels to decode for a preview; the message says so, for the result."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ def identify_image(source: bytes | Path | BinaryIO) -> ImageFacts:
         raise
     except UnidentifiedImageError:
         raise NotAnImageError("its content is not an image") from None
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise NotAnImageError("it has too many pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # what Pillow raises for damaged files
         raise NotAnImageError(f"the image data is damaged ({exc})") from None
@@ -104,12 +112,25 @@ def make_preview(image: bytes | Path, max_side: int = DEFAULT_MAX_SIDE, quality:
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work for a 4k source. The box is
                 # square so EXIF rotation later cannot leave it too small on either side.
                 im.draft("RGB", (max_side, max_side))
-            # exif_transpose copies the whole decoded image even when there is nothing to turn (tens of ms at 4k).
-            upright = ImageOps.exif_transpose(im) if im.getexif().get(_ORIENTATION, 1) != 1 else im
-            # reducing_gap=1.0: shrink by whole factors with reduce(), then resample only the small remainder.
-            upright.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=1.0)
-            flat = _flatten(upright)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+            # Checked from the header (and the draft scale) before a single pixel is decoded.
+            pixels = im.width * im.height
+            if pixels > PREVIEW_MAX_PIXELS:
+                raise PreviewSkipped(
+                    f"no preview: at {im.width}x{im.height} it is more pixels than previews decode "
+                    f"({PREVIEW_MAX_PIXELS // 1_000_000} million); open the saved file to see it"
+                )
+            with DECODES.reserve(pixels):
+                # reducing_gap=1.0: shrink by whole factors with reduce(), then resample only the small remainder.
+                im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=1.0)
+                # Turned after shrinking: exif_transpose copies the image it turns. The box is square, so
+                # the turned thumbnail fits it too.
+                upright = ImageOps.exif_transpose(im) if im.getexif().get(_ORIENTATION, 1) != 1 else im
+                flat = _flatten(upright)
+    except PreviewSkipped:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PreviewSkipped("no preview: it has more pixels than previews decode") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"Cannot make a preview: the data is not a readable image ({exc}).") from None
     out = io.BytesIO()
     flat.save(out, format="JPEG", quality=quality)
