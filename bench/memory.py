@@ -47,6 +47,10 @@ def _status_kb(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS, to the current RSS
+
+
 async def _call(sandbox_url: str, work: Path, unbounded: bool) -> dict[str, Any]:
     from mcp import Client
 
@@ -71,7 +75,7 @@ async def _call(sandbox_url: str, work: Path, unbounded: bool) -> dict[str, Any]
     async with Client(build_server(settings)) as client:
         await client.call_tool("get_pricing", {})  # imports and first-use work out of the measurement
         idle_kb = _status_kb("VmRSS")
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS, to the current RSS
+        _reset_peak()
         started = time.perf_counter()
         result = await client.call_tool("generate_image", {"prompt": "a lighthouse at dusk", "count": 4})
         seconds = time.perf_counter() - started
@@ -125,8 +129,10 @@ async def measure(quick: bool) -> list[str]:
             f"{label:<18} {above:>13.0f} MB {above / max(base, 1.0):>8.1f}x {r['saved']:>6} {r['previews']:>9} "
             f"{r['seconds']:>8.1f}"
         )
-    lines.append(f"idle server RSS {base and results[0][1]['idle_mb']:.0f} MB; all calls completed: "
-                 f"{all(r['completed'] == 4 for _, r in results)}")
+    lines.append(
+        f"idle server RSS {base and results[0][1]['idle_mb']:.0f} MB; all calls completed: "
+        f"{all(r['completed'] == 4 for _, r in results)}"
+    )
     return lines
 
 

@@ -98,6 +98,7 @@ async def test_small_previews_still_decode_side_by_side(tmp_path: Path, decodes:
 def test_the_huge_image_fault_builds_the_png_it_names_and_refuses_bad_parameters() -> None:
     fault = parse_fault("huge-image;shape=big;side=1200;mb=2")
     assert fault.huge == HugeSpec("big", 1200, 2.0)
+    assert fault.huge is not None
     data = huge_png(fault.huge)
     assert data.startswith(b"\x89PNG") and 1_800_000 < len(data) < 2_400_000
     assert parse_fault("huge-image").huge == HugeSpec("bomb", 9000, 40.0)

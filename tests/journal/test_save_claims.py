@@ -44,10 +44,12 @@ class ImageHost:
         body, host = buffer.getvalue(), self
         self.delay = delay
         self.downloads: list[str] = []
+        self.first_download = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 host.downloads.append(self.path)
+                host.first_download.set()
                 time.sleep(host.delay)
                 try:
                     self.send_response(200)
@@ -141,9 +143,8 @@ async def test_a_saver_killed_mid_download_does_not_block_the_image_the_next_one
             "start_at": time.time(),
         }
     )
-    with anyio.fail_after(20):
-        while not image_host.downloads:  # it holds the claim and is downloading
-            await anyio.sleep(0.05)
+    # It holds the claim and is downloading.
+    assert await anyio.to_thread.run_sync(image_host.first_download.wait, 20)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=10)
     image_host.delay = 0.0

@@ -33,7 +33,12 @@ async def main(args: dict[str, Any]) -> None:
     try:
         async with httpx2.AsyncClient() as http:
             saver = ResultSaver(
-                http, config, allow_hosts=(args["host"],), sandbox=True, claims=journal.claims, claim_lease=args["lease"]
+                http,
+                config,
+                allow_hosts=(args["host"],),
+                sandbox=True,
+                claims=journal.claims,
+                claim_lease=args["lease"],
             )
             await journal.recent(limit=1)  # open (and migrate) the journal before the common start
             print("READY", flush=True)
