@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,14 @@ import pytest
 from PIL import PngImagePlugin
 
 from runapi_mcp.core.concurrency import gather
-from runapi_mcp.core.images import PREVIEW_MAX_PIXELS, PreviewSkipped, make_preview, make_preview_async
+from runapi_mcp.core.images import (
+    PREVIEW_MAX_PIXELS,
+    NotAnImageError,
+    PreviewSkipped,
+    identify_image,
+    make_preview,
+    make_preview_async,
+)
 from runapi_mcp.sandbox.faults import parse_fault
 from runapi_mcp.sandbox.huge import HugeSpec, huge_png
 
@@ -105,3 +113,25 @@ def test_the_huge_image_fault_builds_the_png_it_names_and_refuses_bad_parameters
     for bad in ("huge-image;shape=tiny", "huge-image;side=0", "huge-image;side=x", "huge-image;mb=-1"):
         with pytest.raises(ValueError, match="huge-image"):
             parse_fault(bad)
+
+
+def test_checking_a_png_with_one_huge_data_chunk_never_holds_the_chunk_in_memory(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.png", HugeSpec("big", 3000, 20))  # one 20 MB IDAT chunk, as huge.py writes it
+    assert path.stat().st_size > 20_000_000
+    tracemalloc.start()
+    try:
+        facts = identify_image(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (facts.width, facts.height) == (3000, 3000)
+    assert peak < 4_000_000, f"{peak / 1e6:.1f} MB held while checking a {path.stat().st_size / 1e6:.0f} MB file"
+
+
+def test_a_png_whose_data_chunk_checksum_is_wrong_is_still_refused(tmp_path: Path) -> None:
+    data = bytearray(huge_png(HugeSpec("big", 300, 0.1)))
+    data[-20] ^= 0xFF  # inside IDAT's payload, just before its CRC and IEND
+    with pytest.raises(NotAnImageError, match="damaged"):
+        identify_image(bytes(data))
+    with pytest.raises(NotAnImageError, match="damaged"):
+        identify_image(bytes(data[:-12]))  # no IEND
