@@ -149,7 +149,7 @@ def make_preview(image: bytes | Path, max_side: int = DEFAULT_MAX_SIDE, quality:
             if pixels > PREVIEW_MAX_PIXELS:
                 raise PreviewSkipped(
                     f"no preview: at {im.width}x{im.height} it is more pixels than previews decode "
-                    f"({PREVIEW_MAX_PIXELS // 1_000_000} million); open the saved file to see it"
+                    f"({PREVIEW_MAX_PIXELS / 1e6:.1f} million); open the saved file to see it"
                 )
             flat = DECODES.run(pixels, partial(_shrink, im, max_side))
     except PreviewSkipped:

@@ -197,3 +197,16 @@ async def test_the_saved_record_is_what_every_later_claim_sees_and_a_failed_save
     assert seen.state == "saved" and seen.record == record
     assert seen.stored is not None and await claims.reopen(TASK, 0, "c", 10, seen.stored)  # its file was deleted
     assert (await claims.claim(TASK, 0, "d", lease=10)).state == "held"
+
+
+async def test_saved_claims_are_dropped_a_day_later_so_the_table_does_not_grow_for_ever(
+    journal: Journal, clock: Clock
+) -> None:
+    claims = journal.claims
+    record = ImageRecord(index=0, url="https://x.test/0.png", path="/tmp/x-0.png")
+    assert (await claims.claim(TASK, 0, "a", lease=10)).state == "mine"
+    assert await claims.saved(TASK, 0, "a", record)
+    clock.tick(2 * 24 * 3600)
+    assert (await claims.claim("another-task", 0, "a", lease=10)).state == "mine"
+    assert await claims.saved("another-task", 0, "a", record)
+    assert (await claims.claim(TASK, 0, "b", lease=10)).state == "mine"  # the old record is gone

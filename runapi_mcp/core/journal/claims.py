@@ -17,6 +17,8 @@ from runapi_mcp.core.journal.engine import Engine, Statement
 from runapi_mcp.core.journal.rows import ImageRecord
 
 TABLE = "image_saves"
+# A claim matters only while followers may overlap; after this the task's own row has the images.
+KEEP_SAVED_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,17 @@ class SaveClaims:
         return result.rowcount == 1
 
     async def saved(self, task_id: str, index: int, holder: str, record: ImageRecord) -> bool:
-        """Leave the saved record for the processes waiting on this image."""
-        (result,) = await self._engine.run(
+        """Leave the saved record for the processes waiting on this image (and drop day-old saved claims)."""
+        result, _ = await self._engine.run(
             [
                 Statement(
                     f"UPDATE {TABLE} SET record = ? WHERE task_id = ? AND idx = ? AND holder = ?",
                     (record.model_dump_json(), task_id, index, holder),
-                )
+                ),
+                Statement(
+                    f"DELETE FROM {TABLE} WHERE record IS NOT NULL AND lease_until < ?",
+                    (self._clock() - KEEP_SAVED_SECONDS,),
+                ),
             ]
         )
         return result.rowcount == 1
