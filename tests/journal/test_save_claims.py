@@ -10,6 +10,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,7 +26,7 @@ from PIL import Image
 
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.folders import OutputFolder
-from runapi_mcp.core.journal import ImageRecord, Journal, TaskParams, open_journal
+from runapi_mcp.core.journal import ImageRecord, Journal, TaskParams, migrations, open_journal, sqlite_journal
 from runapi_mcp.core.saving import ResultSaver
 from runapi_mcp.core.types import Cost, TaskRun
 from tests.journal.conftest import Clock, OpenJournal
@@ -210,3 +211,24 @@ async def test_saved_claims_are_dropped_a_day_later_so_the_table_does_not_grow_f
     assert (await claims.claim("another-task", 0, "a", lease=10)).state == "mine"
     assert await claims.saved("another-task", 0, "a", record)
     assert (await claims.claim(TASK, 0, "b", lease=10)).state == "mine"  # the old record is gone
+
+
+async def test_a_version_3_sqlite_journal_gains_the_save_claims_table_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with sqlite3.connect(path) as conn:
+        for statement in (migrations.SQLITE_TABLE, *migrations.INDEXES, *migrations.SQLITE_V3):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO tasks (owner, idempotency_key, task_id, action, params, status, created_at, updated_at) "
+            "VALUES ('', 'old', 'task-old', 'text_to_image', ?, 'completed', 1, 1)",
+            (TaskParams(prompt="old").model_dump_json(),),
+        )
+        conn.execute("PRAGMA user_version = 3")
+    journal = sqlite_journal(path)
+    try:
+        assert (row := await journal.get("task-old")) is not None and row.status == "completed"
+        assert (await journal.claims.claim("task-old", 0, "a", lease=10)).state == "mine"
+    finally:
+        await journal.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION == 4
