@@ -136,7 +136,7 @@ async def measure(quick: bool) -> list[str]:
             f"{r['seconds']:>8.1f}"
         )
     lines.append(
-        f"idle server RSS {base and results[0][1]['idle_mb']:.0f} MB; all calls completed: "
+        f"idle server RSS {results[0][1]['idle_mb']:.0f} MB; all calls completed: "
         f"{all(r['completed'] == 4 for _, r in results)}"
     )
     return lines
