@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from bench import call_overhead, cold_start, concurrency, polling, previews, result_tokens
+from bench import call_overhead, callbacks, cold_start, concurrency, polling, previews, result_tokens
 from bench.common import REPO, Row, RunConfig, Section
 from bench.report import format_table, missing_rows, results_markdown
 
@@ -29,6 +29,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[RunConfig], Awaitable[Section]]], ...]
     ("4", "concurrency", concurrency.run),
     ("5", "previews", previews.run),
     ("6", "tokens per result", result_tokens.run),
+    ("7", "callbacks and polling that learns", callbacks.run),
 )
 RESULTS = REPO / "bench" / "RESULTS.md"
 

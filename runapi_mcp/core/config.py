@@ -54,6 +54,7 @@ PreviewSide = Annotated[int, Field(ge=0, le=2048), AfterValidator(_preview_side)
 # finishes a typical 8-60 s task in one call with room for the download. Claude Code waits for a tool call
 # far longer than any task takes; Codex cuts a call off at `tool_timeout_sec`, 60 s unless configured
 # (`runapi-mcp init codex` and the plugin set 180, but a hand-written entry has 60), so it keeps 50.
+DEFAULT_WAIT_SECONDS = 50.0  # under the common 60 s tool-call timeout, with room for the download
 HOST_WAIT_SECONDS: dict[str, float] = {
     "claude-code": 110.0,
     "codex-mcp-client": 50.0,
@@ -81,7 +82,7 @@ class CoreConfig(BaseModel):
     fallback_output_dir: Path
     max_input_bytes: ByteLimit = 20 * MIB
     max_download_bytes: ByteLimit = 64 * MIB
-    wait_seconds: WaitSeconds = 50.0
+    wait_seconds: WaitSeconds = DEFAULT_WAIT_SECONDS
     request_timeout: TimeoutSeconds = 30.0
     poll_initial_seconds: PollInitialSeconds = 3.0
     poll_max_seconds: PollMaxSeconds = 3.0

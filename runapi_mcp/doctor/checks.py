@@ -47,7 +47,8 @@ def check_key(report: Report, settings: Settings, *, sandbox: bool) -> bool:
         report.add(
             "FAIL",
             name,
-            f'no key found. Set {KEY_VAR}, or save {{"api_key": "..."}} in {settings.config_file}. '
+            "no key found. Sign in with `runapi-mcp login` (it saves the key for you), set "
+            f'{KEY_VAR}, or save {{"api_key": "..."}} in {settings.config_file}. '
             "`runapi-mcp doctor --sandbox` checks everything else without one.",
         )
         return False

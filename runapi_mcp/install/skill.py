@@ -95,9 +95,10 @@ assets, `4k` for print and very large hero images. Not every pair is accepted (`
 
 ## 5. Generate
 
-`generate_image(prompt, aspect_ratio, output_resolution, count)` waits up to about 50 seconds and saves each
-image into the project (default `./runapi-images/`, or `output_dir`) with a JSON sidecar holding the prompt,
-settings, task id, URL and cost. The result text gives the saved path, the URL, the pixel size and the cost.
+`generate_image(prompt, aspect_ratio, output_resolution, count)` waits for the result (up to the bound the
+`wait` parameter states for this host) and saves each image into the project (default `./runapi-images/`, or
+`output_dir`) with a JSON sidecar holding the prompt, settings, task id, URL and cost. The result text gives
+the saved path, the URL, the pixel size and the cost.
 
 - **Use the saved file.** RunAPI's image URLs expire after 7 days: reference the saved path in code and docs,
   and copy or move that file where the project needs it. Never hard-code the URL.

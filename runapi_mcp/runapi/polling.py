@@ -14,6 +14,7 @@ Running out of time is an outcome, not an error: the task keeps running at RunAP
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
 import time
@@ -29,16 +30,18 @@ logger = logging.getLogger(__name__)
 
 # Reads in a row that may answer a status word we do not know before the wait stops and says so.
 MAX_UNRECOGNIZED_READS = 5
-# Past the latest finish seen, reads back off from the dense spacing by this factor each time.
+# Past the latest finish the forecast expects, reads back off from the schedule's start by this factor.
 BACKOFF_FACTOR = 1.5
 # A forecast needs this many finished tasks; fewer say too little about the spread.
 MIN_SAMPLES = 3
-# Seconds of delay one status read is worth: the exchange rate the forecast's spacing is optimised for
-# (python -m bench.callbacks prints what it buys against the fixed pollers).
-READ_COST = 0.1
-# The first read comes a little before the earliest finish seen.
-EARLY_FACTOR = 0.95
-MAX_PLANNED_READS = 400
+# What one status read is worth in seconds of delay, as a multiple of the floor between reads: the exchange
+# rate the forecast's schedule is optimised for (python -m bench.callbacks prints what it buys).
+READ_WORTH_FLOORS = 0.2
+# The smoothing of the durations seen (in log seconds) never goes below this: a handful of equal durations
+# still stand for a spread, since each was measured only to within half the gap between two reads.
+MIN_LOG_BANDWIDTH = 0.04
+# The schedule is planned on a grid of at most this many points between the earliest and latest finish.
+MAX_GRID_POINTS = 400
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,12 @@ class PollSchedule:
 class Forecast:
     """How long finished tasks of one kind took (seconds from create to finish): where to place reads.
 
-    The first read waits for the earliest finish seen. After it, reads are spaced by how likely the task is
-    to finish soon given that it has not yet (the hazard h(t), estimated from the durations): the gap that
-    balances one more read against the delay it saves is sqrt(2 * READ_COST / h(t)) (Keller's inspection
-    rule), kept between the schedule's floor and its maximum. Past the latest finish seen, reads back off."""
+    The durations are smoothed into a distribution (a kernel estimate in log seconds), and the read times
+    are the ones that minimise the expected delay from finish to read plus `worth` seconds per read: the
+    optimal inspection schedule, found by dynamic programming on a grid. In practice: one read just before
+    the earliest likely finish, reads dense where finishes are likely, sparse where few are, never closer
+    than the floor nor (after the first) further apart than the schedule's maximum, planned up to just past
+    the latest finish seen."""
 
     durations: tuple[float, ...] = ()
 
@@ -80,21 +85,64 @@ class Forecast:
     def usable(self) -> bool:
         return len(self.durations) >= MIN_SAMPLES
 
-    def read_times(self, floor: float, maximum: float) -> list[float]:
-        """Seconds after the create at which to read, up to the latest finish seen."""
-        values, n = self.durations, len(self.durations)
-        lo, hi = values[0], values[-1]
-        window = max((hi - lo) / 10, 1.0)
-        t = lo * EARLY_FACTOR
-        times = [t]
-        while t < hi and len(times) < MAX_PLANNED_READS:
-            left = n - bisect.bisect_right(values, t)
-            finishing = bisect.bisect_left(values, t + window) - bisect.bisect_left(values, t)
-            hazard = finishing / (window * max(left, 1))
-            gap = math.sqrt(2 * READ_COST / hazard) if hazard > 0 else maximum
-            t += min(max(gap, floor), maximum)
-            times.append(t)
+    def read_times(self, floor: float, maximum: float, worth: float | None = None) -> list[float]:
+        """Seconds after the create at which to read, up to where the forecast expects every task done."""
+        worth = floor * READ_WORTH_FLOORS if worth is None else worth
+        grid, done, mass_time = self._grid(floor)
+        last = len(grid) - 1
+        shortest = max(1, math.ceil(floor / (grid[1] - grid[0]) - 1e-9)) if last else 1
+        longest = max(shortest, int(maximum / (grid[1] - grid[0]) + 1e-9)) if last else 1
+
+        def delay(i: float, f_i: float, m_i: float, j: int) -> float:
+            """Expected delay, over tasks finishing between a read at time i and one at grid[j]."""
+            return grid[j] * (done[j] - f_i) - (mass_time[j] - m_i)
+
+        # cost[k]: expected delay plus read worth still to come after a read at grid[k] found the task running.
+        cost = [0.0] * (last + 1)
+        after = [last] * (last + 1)
+        for k in range(last - 1, -1, -1):
+            still = 1.0 - done[k]
+            best, pick = math.inf, last
+            for j in range(k + shortest, min(k + longest, last) + 1):
+                c = worth * still + delay(grid[k], done[k], mass_time[k], j) + cost[j]
+                if c < best:
+                    best, pick = c, j
+            if best == math.inf:  # the grid ends within one floor: the last read is the end
+                best = worth * still + delay(grid[k], done[k], mass_time[k], last)
+            cost[k], after[k] = best, pick
+        # The first read, from the create: it may wait as long as the forecast says nothing finishes.
+        first = min(range(last + 1), key=lambda j: worth + delay(0.0, 0.0, 0.0, j) + cost[j])
+        times = [grid[first]]
+        k = first
+        while k < last:
+            k = after[k]
+            times.append(grid[k])
         return times
+
+    def _grid(self, floor: float) -> tuple[list[float], list[float], list[float]]:
+        """Grid times, the share of tasks done by each, and the running sum of duration x share (for delays)."""
+        logs = [math.log(d) for d in self.durations]
+        mean = sum(logs) / len(logs)
+        spread = math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))
+        width = max(1.06 * spread * len(logs) ** -0.2, MIN_LOG_BANDWIDTH)  # Silverman's rule of thumb
+        # The grid ends one kernel width past the latest finish seen: a task still running there is slower than
+        # any seen, and reads back off from it (ReadPlan) instead of crowding where the estimate runs out.
+        lo, hi = math.exp(logs[0] - 3 * width), math.exp(logs[-1] + width)
+        step = max(floor / 4, (hi - lo) / MAX_GRID_POINTS)
+        grid = [lo + i * step for i in range(math.ceil((hi - lo) / step) + 1)]
+        root2 = math.sqrt(2.0) * width
+        done = [sum(0.5 * math.erfc((x - math.log(t)) / root2) for x in logs) / len(logs) for t in grid]
+        done[0], done[-1] = 0.0, 1.0
+        mass_time = [0.0]
+        for i in range(1, len(grid)):
+            mass_time.append(mass_time[-1] + (grid[i - 1] + grid[i]) / 2 * (done[i] - done[i - 1]))
+        return grid, done, mass_time
+
+
+@functools.lru_cache(maxsize=64)
+def _planned(forecast: Forecast, floor: float, maximum: float) -> tuple[float, ...]:
+    # Planned once per forecast (a few ms); a forecast lives until its kind of task has new durations.
+    return tuple(forecast.read_times(floor, maximum))
 
 
 @dataclass
@@ -110,7 +158,7 @@ class ReadPlan:
 
     def __post_init__(self) -> None:
         if self.forecast.usable:
-            self._times = self.forecast.read_times(self.schedule.floor, self.schedule.maximum)
+            self._times = list(_planned(self.forecast, self.schedule.floor, self.schedule.maximum))
         self._past = self.schedule.initial
 
     def next_delay(self, hint: float | None) -> float:

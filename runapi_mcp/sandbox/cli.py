@@ -105,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="sandbox_durations",
         default=None,
         metavar="SPREAD",
-        help="draw each task's duration from uniform:LOW-HIGH or lognormal:LOW-HIGH seconds (overrides --latency)",
+        help="draw each task's duration from uniform:, lognormal: or tiered:LOW-HIGH seconds "
+        "(tiered: by output resolution; overrides --latency)",
     )
     parser.add_argument(
         "--time-scale",

@@ -95,7 +95,7 @@ class FaultDice:
             callbacks = {kind for kind, rate in zip(CALLBACK_FAULTS, rates, strict=True) if self._roll(rate)}
         return TaskFaults(fails, slow, bad_image, no_images, frozenset(callbacks))
 
-    def duration(self) -> float:
+    def duration(self, resolution: str | None = None) -> float:
         """A task's duration in sandbox seconds: from the spread when one is set, else the fixed latency."""
         spread = self._config.task_durations
-        return spread.draw(self._durations) if spread is not None else self._config.latency
+        return spread.draw(self._durations, resolution) if spread is not None else self._config.latency

@@ -187,7 +187,7 @@ class SandboxState:
 
     def _shape(self, task: Task, rolled: TaskFaults, fault: Fault | None) -> None:
         """Apply the dice's and the request's task faults: duration, failure, result and callback faults."""
-        latency = self.config.slow_task_latency if rolled.slow else self.dice.duration()
+        latency = self.config.slow_task_latency if rolled.slow else self.dice.duration(task.request.output_resolution)
         fails = rolled.fails
         callback_faults = set(rolled.callbacks)
         task.bad_image, task.no_images = rolled.bad_image, rolled.no_images
@@ -228,5 +228,8 @@ class SandboxState:
         return [base_url + self.files.require(file_id).path for file_id in task.output_file_ids]
 
     def status_json(self, task: Task, base_url: str) -> dict[str, Any]:
+        """The status answer for a read of `task` now, counted as one read of it."""
         now = self.now()
+        task.status_reads += 1
+        task.early_reads += now < task.done_at
         return task.status_json(now, self.image_urls(task, base_url))

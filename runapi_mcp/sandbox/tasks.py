@@ -60,6 +60,10 @@ class Task:
     status: CanonicalStatus = "pending"
     output_file_ids: list[str] = field(default_factory=list[str])
     replays: int = 0
+    status_reads: int = 0
+    """Status requests answered for this task (benchmarks split them into reads before and after done)."""
+    early_reads: int = 0
+    """Of those, the ones answered before the task finished."""
 
     @property
     def action(self) -> str:

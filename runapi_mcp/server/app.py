@@ -45,7 +45,8 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         extensions=viewer_extensions(),  # the MCP Apps viewer
     )
     shaping = ResultShaping(settings.structured_output)  # what each client's results carry: client_profile.py
-    mcp.middleware.extend([ToolSurface(mcp.list_tools, shaping.structured_for), shaping])
+    surface = ToolSurface(mcp.list_tools, shaping.structured_for, wait_for=settings.core_config().wait_budget)
+    mcp.middleware.extend([surface, shaping])
     mcp.middleware.extend((SignInGate(), PromptLibrary()))  # inside ToolSurface: tools/list stays as it is
     install_viewer_gate(mcp)  # clients without MCP Apps never see the viewer
     register_tools(mcp)

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from runapi_mcp.core.service import ImageService
 from runapi_mcp.core.types import Workspace
 from runapi_mcp.server.bearer import bearer_token
-from runapi_mcp.server.errors import NO_KEY
+from runapi_mcp.server.errors import refuse_for_want_of_a_key
 from runapi_mcp.server.state import AppState
 from runapi_mcp.server.workspace import workspace_for
 
@@ -46,7 +46,7 @@ def paid_service(ctx: AppContext, key: Annotated[SecretStr | None, Resolve(calle
     """The flow for calls that reach RunAPI with a key: refused with the next step when there is none."""
     state = app_state(ctx)
     if key is None and state.settings.api_key is None:
-        raise ToolError(NO_KEY)
+        refuse_for_want_of_a_key()
     return state.service(key, host=client_name(ctx))
 
 

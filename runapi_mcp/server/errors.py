@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import NoReturn
+
+from mcp.server.mcpserver.exceptions import ToolError
+
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.runapi import errors as api
 from runapi_mcp.urls import display_url
@@ -10,6 +17,28 @@ NO_KEY = (
     'No RunAPI API key is set. Set RUNAPI_API_KEY in this server\'s environment (or "api_key" in '
     "~/.config/runapi/config.json), or try it without a key: runapi-mcp --sandbox."
 )
+
+# Set around one tools/call by the sign-in gate: the tool marks it when it refused for want of a key.
+_no_key_refusals: ContextVar[list[bool] | None] = ContextVar("no_key_refusals", default=None)
+
+
+@contextmanager
+def watching_for_no_key() -> Generator[list[bool]]:
+    """A list that is non-empty after the block when a tool in it refused because no key was set."""
+    seen: list[bool] = []
+    token = _no_key_refusals.set(seen)
+    try:
+        yield seen
+    finally:
+        _no_key_refusals.reset(token)
+
+
+def refuse_for_want_of_a_key() -> NoReturn:
+    """The tools' no-key refusal: its text for the agent, and a mark for the gate that offers sign-in."""
+    seen = _no_key_refusals.get()
+    if seen is not None:
+        seen.append(True)
+    raise ToolError(NO_KEY)
 
 
 def explain(exc: Exception, *, base_url: str) -> str:

@@ -22,10 +22,10 @@ from mcp.types import (
     TextContent,
 )
 from mcp.types.version import is_version_at_least
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from runapi_mcp.login.errors import LoginError
-from runapi_mcp.server.errors import NO_KEY
+from runapi_mcp.server.errors import NO_KEY, watching_for_no_key
 from runapi_mcp.server.host_login import HostLogin, PendingLogin
 from runapi_mcp.server.state import AppState
 
@@ -42,8 +42,9 @@ class SignInGate:
             return await call_next(ctx)
         state = ctx.lifespan_context
         state.refresh_key()
-        result = await call_next(ctx)
-        if not _refused_for_want_of_a_key(result):
+        with watching_for_no_key() as refused:
+            result = await call_next(ctx)
+        if not refused:
             return result
         tool = str((ctx.params or {}).get("name", "the tool"))
         return await _offer_sign_in(ctx, state, tool)
@@ -109,16 +110,6 @@ def _ask(pending: PendingLogin) -> str:
 
 def _not_done(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
-
-
-def _refused_for_want_of_a_key(result: HandlerResult) -> bool:
-    """True for the tools' own no-key refusal (server.errors.NO_KEY), the one thing signing in fixes."""
-    wire = result.model_dump(by_alias=True, mode="json") if isinstance(result, BaseModel) else result
-    if not isinstance(wire, dict) or not wire.get("isError"):
-        return False
-    content: list[Any] = wire.get("content") or []
-    texts = [str(block.get("text", "")) for block in content if isinstance(block, dict)]  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
-    return any(text == NO_KEY or text.endswith(": " + NO_KEY) for text in texts)
 
 
 def _takes_url_elicitation(ctx: Ctx) -> bool:

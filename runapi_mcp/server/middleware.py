@@ -1,7 +1,7 @@
 """The tool surface as each client sees it, shaped at the wire by one SDK middleware.
 
-- tools/list: compact schemas (every byte is paid for by every session), and output schemas only for
-  clients that get structured results.
+- tools/list: compact schemas (every byte is paid for by every session), output schemas only for
+  clients that get structured results, and the wait bound each host really gets (its own wait budget).
 - tools/call: a name that is no tool is a malformed request (a JSON-RPC error), not a failed tool run;
   bad arguments get one line instead of pydantic's multi-line dump; structuredContent only for clients
   whose host does not let it displace the text and the preview.
@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, Tool
 from pydantic import BaseModel
 
+from runapi_mcp.core.config import DEFAULT_WAIT_SECONDS
 from runapi_mcp.server.schema import compact_schema, inline_refs
 
 if TYPE_CHECKING:
@@ -24,20 +25,34 @@ if TYPE_CHECKING:
 
 # Decides, per request, whether this client is sent structuredContent (and told of output schemas).
 StructuredFor = Callable[[ServerRequestContext[Any, Any]], bool]
+# The wait budget for a host, by the name it sent as clientInfo (None when it sent none).
+WaitFor = Callable[[str | None], float]
 MAX_ARGUMENT_PROBLEMS = 4
+
+
+def wait_text(seconds: float) -> str:
+    """How a `wait` parameter's description states the bound; tools/list restates it per host."""
+    return f"~{seconds:g} s"
+
+
+DEFAULT_WAIT_TEXT = wait_text(DEFAULT_WAIT_SECONDS)
 
 
 class ToolSurface:
     """Results reach this tier serialized (wire dicts, camelCase keys), so they are shaped as dicts."""
 
-    def __init__(self, list_tools: Callable[[], Awaitable[list[Tool]]], structured_for: StructuredFor) -> None:
+    def __init__(
+        self, list_tools: Callable[[], Awaitable[list[Tool]]], structured_for: StructuredFor, wait_for: WaitFor
+    ) -> None:
         self._list_tools = list_tools
         self._structured_for = structured_for
+        self._wait_for = wait_for
         self._schemas: dict[str, dict[str, Any]] = {}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method == "tools/list":
-            return _shape_list(_wire(await call_next(ctx)), structured=self._structured_for(ctx))
+            wait = self._wait_for(_client_name(ctx))
+            return _shape_list(_wire(await call_next(ctx)), structured=self._structured_for(ctx), wait=wait)
         if ctx.method == "tools/call":
             return await self._call(ctx, call_next)
         return await call_next(ctx)
@@ -68,17 +83,37 @@ def _wire(result: HandlerResult) -> dict[str, Any] | None:
     return result
 
 
-def _shape_list(result: dict[str, Any] | None, *, structured: bool) -> dict[str, Any] | None:
+def _client_name(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    params = ctx.session.client_params
+    info = params.client_info if params is not None else None
+    return info.name if info is not None else None
+
+
+def _shape_list(result: dict[str, Any] | None, *, structured: bool, wait: float) -> dict[str, Any] | None:
     if result is None:
         return None
     tools: list[dict[str, Any]] = []
     for tool in result.get("tools", []):
-        shaped = {**tool, "inputSchema": compact_schema(tool["inputSchema"])}
+        shaped = {**tool, "inputSchema": _with_wait(compact_schema(tool["inputSchema"]), wait)}
         output = shaped.pop("outputSchema", None)
         if structured and output:
             shaped["outputSchema"] = compact_schema(inline_refs(output), descriptions=False)
         tools.append(shaped)
     return {**result, "tools": tools}
+
+
+def _with_wait(schema: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The schema with its `wait` parameter saying this host's budget instead of the default one."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    wait = properties.get("wait")
+    if not isinstance(wait, dict):
+        return schema
+    wait = cast(dict[str, Any], wait)
+    text = wait.get("description")
+    if not isinstance(text, str) or DEFAULT_WAIT_TEXT not in text:
+        return schema
+    described = {**wait, "description": text.replace(DEFAULT_WAIT_TEXT, wait_text(seconds))}
+    return {**schema, "properties": {**properties, "wait": described}}
 
 
 def argument_problems(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ from runapi_mcp.runapi.errors import RunAPIError
 from runapi_mcp.runapi.models import AspectRatio, OutputResolution
 from runapi_mcp.server.deps import AppContext, CallWorkspace, FreeService, PaidService, app_state
 from runapi_mcp.server.errors import explain
+from runapi_mcp.server.middleware import DEFAULT_WAIT_TEXT
 from runapi_mcp.server.results import ImageJobResult, build_result
 from runapi_mcp.server.spending import EditApproval, GenerateApproval, balance_line
 from runapi_mcp.server.state import AppState
@@ -30,7 +31,9 @@ Prompt = Annotated[str, Field(min_length=1, description="What to draw.")]
 Ratio = Annotated[AspectRatio | None, Field(description="Default auto.")]
 Resolution = Annotated[OutputResolution | None, Field(description="Per image: 1k $0.06 (default), 2k $0.10, 4k $0.16.")]
 PricedResolution = Annotated[OutputResolution | None, Field(description="Default 1k.")]
-Wait = Annotated[bool, Field(description="Default true: wait up to ~50 s; false returns the task id at once.")]
+Wait = Annotated[
+    bool, Field(description=f"Default true: wait up to {DEFAULT_WAIT_TEXT}; false returns the task id at once.")
+]
 OutputDirArg = Annotated[str | None, Field(description="Default ./runapi-images.")]
 Key = Annotated[
     str | None,
@@ -121,7 +124,7 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         service: PaidService,
         workspace: CallWorkspace,
         task_id: Annotated[str, Field(min_length=1, max_length=512, description="From an earlier result.")],
-        wait: Annotated[bool, Field(description="Default false; true waits up to ~50 s.")] = False,
+        wait: Annotated[bool, Field(description=f"Default false; true waits up to {DEFAULT_WAIT_TEXT}.")] = False,
     ) -> ImageResult:
         """Status and results of a task (free); saves its images once done."""
 

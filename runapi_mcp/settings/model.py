@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from runapi_mcp.core.config import (
+    DEFAULT_WAIT_SECONDS,
     ByteLimit,
     CoreConfig,
     PollFloorSeconds,
@@ -67,7 +68,7 @@ class Settings(BaseModel):
     max_download_bytes: Megabytes = 64 * 1024 * 1024
 
     # Waiting and the network
-    wait_seconds: WaitSeconds = 50.0
+    wait_seconds: WaitSeconds = DEFAULT_WAIT_SECONDS
     request_timeout: TimeoutSeconds = 30.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     # A steady 3 s poll reads 0.65x as often as RunAPI's SDK (2 s) and returns about 1.7 s after a task

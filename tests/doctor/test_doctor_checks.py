@@ -21,6 +21,7 @@ def test_no_key_is_a_failure_with_the_next_step_and_exit_1(tmp_path: Path) -> No
     assert code == 1
     key_line = one(text, "api key")
     assert key_line.startswith("FAIL  api key: no key found.")
+    assert "runapi-mcp login" in key_line
     assert "RUNAPI_API_KEY" in key_line and str(settings.config_file) in key_line
     assert one(text, "balance") == "warn  balance: skipped: no usable API key"
     assert "Traceback" not in text

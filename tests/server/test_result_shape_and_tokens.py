@@ -118,3 +118,25 @@ def test_the_tokenizer_is_o200k_base() -> None:
     _require_ranks()
     assert o200k.encoding().encode("hello world") == [24912, 2375]
     assert o200k.encoding().n_vocab == 200019
+
+
+def _wait_descriptions(tools: list[Any]) -> dict[str, str]:
+    return {
+        t.name: t.input_schema["properties"]["wait"]["description"]
+        for t in tools
+        if "wait" in t.input_schema.get("properties", {})
+    }
+
+
+@pytest.mark.parametrize(
+    ("info", "env", "bound"),
+    [(CLAUDE, {}, "~110 s"), (CODEX, {}, "~50 s"), (UNKNOWN, {"RUNAPI_MCP_WAIT_SECONDS": "90"}, "~90 s")],
+    ids=["claude-code", "codex", "configured"],
+)
+async def test_the_wait_parameters_state_the_budget_this_host_really_gets(
+    as_client, info: Implementation, env: dict[str, str], bound: str
+) -> None:
+    async with as_client(info, **env) as client:
+        descriptions = _wait_descriptions((await client.list_tools()).tools)
+    assert set(descriptions) == {"generate_image", "edit_image", "get_task"}
+    assert all(bound in text for text in descriptions.values()), descriptions
