@@ -21,8 +21,10 @@ from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.download import download_to
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.files import EscapedRootError, image_filename, open_folder, write_sidecar
-from runapi_mcp.core.images import Preview, make_preview_async
+from runapi_mcp.core.images import Preview, PreviewSkipped, make_preview_async
 from runapi_mcp.core.journal import ImageRecord, TaskRow
+from runapi_mcp.core.journal.claims import SaveClaims
+from runapi_mcp.core.save_claims import SAVE_LEASE_SECONDS, SaveCoordinator, StillSaving
 from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome, TaskRun
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ URL_LIFETIME_SECONDS = 7 * 24 * 3600
 
 # One save per result image at a time in this process: concurrent follows of one task (two get_task calls,
 # a generate replay beside a get_task) wait for the first and reuse its file instead of saving a copy.
+# Across processes sharing a journal, its save claims do the same (save_claims.py).
 class _ImageSave:
     def __init__(self) -> None:
         self.lock = anyio.Lock()
@@ -45,11 +48,23 @@ _SAVING: weakref.WeakValueDictionary[tuple[str, int], _ImageSave] = weakref.Weak
 
 
 class ResultSaver:
-    def __init__(self, http: httpx2.AsyncClient, config: CoreConfig, *, allow_hosts: tuple[str, ...], sandbox: bool):
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        config: CoreConfig,
+        *,
+        allow_hosts: tuple[str, ...],
+        sandbox: bool,
+        claims: SaveClaims | None = None,
+        claim_lease: float = SAVE_LEASE_SECONDS,
+    ):
         self._http = http
         self._config = config
         self._download_hosts = allow_hosts
         self._sandbox = sandbox
+        # A waiter gives up after the holder's longest legitimate save, plus one lease for a dead holder.
+        longest = config.request_timeout * DOWNLOAD_TIMEOUT_FACTOR + claim_lease
+        self._once = SaveCoordinator(claims, lease=claim_lease, max_wait=longest)
 
     async def save(self, run: TaskRun, task_id: str, index: int, url: str | None, cost: Cost) -> SavedImage:
         """One result image, saved into the run's folder when it can be; never raises for a failed save."""
@@ -57,11 +72,26 @@ class ResultSaver:
         async with entry.lock:
             saved = await self._saved_before(entry.record)
             if saved is not None:
-                return SavedImage(saved, preview=await self._preview(Path(str(saved.path))))
-            image = await self._save(run, task_id, index, url, cost)
+                return await self._with_preview(saved)
+            try:
+                image = await self._once.once(
+                    task_id, index, partial(self._save, run, task_id, index, url, cost), self._reuse
+                )
+            except StillSaving:
+                record = ImageRecord(index=index, url=url, url_expires_at=_iso(time.time() + URL_LIFETIME_SECONDS))
+                return SavedImage(
+                    record,
+                    save_error="another runapi-mcp process is still saving it; "
+                    f"call get_task with task_id '{task_id}' in a moment for its path",
+                )
             if image.path is not None:
                 entry.record = image.record
             return image
+
+    async def _reuse(self, record: ImageRecord) -> SavedImage | None:
+        """The image another process saved, when its file is still there."""
+        saved = await self._saved_before(record)
+        return None if saved is None else await self._with_preview(saved)
 
     @staticmethod
     async def _saved_before(just_saved: ImageRecord | None) -> ImageRecord | None:
@@ -116,7 +146,7 @@ class ResultSaver:
             }
         )
         await self._write_sidecar(run, task_id, record, cost, dir_fd)
-        return SavedImage(record, preview=await self._preview(saved.path))
+        return await self._with_preview(record)
 
     async def _write_sidecar(self, run: TaskRun, task_id: str, record: ImageRecord, cost: Cost, dir_fd: int) -> None:
         sidecar = {
@@ -135,11 +165,20 @@ class ResultSaver:
         except Exception:  # the sidecar is a convenience copy of what the journal holds
             log.exception("the sidecar of %s could not be written", record.path)
 
+    async def _with_preview(self, record: ImageRecord) -> SavedImage:
+        try:
+            return SavedImage(record, preview=await self._preview(Path(str(record.path))))
+        except PreviewSkipped as skipped:
+            return SavedImage(record, note=str(skipped))
+
     async def _preview(self, path: Path) -> Preview | None:
+        """The preview, None when it cannot be made; raises PreviewSkipped when the image is too big for one."""
         if self._config.preview_max_side <= 0:
             return None
         try:
             return await make_preview_async(path, self._config.preview_max_side)
+        except PreviewSkipped:
+            raise
         except (CoreError, OSError) as exc:
             log.warning("no preview of %s: %s", path, exc)
             return None

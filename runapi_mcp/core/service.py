@@ -85,7 +85,7 @@ class ImageService:
         self._previews = previews
         self._hosted = None if previews is None else HostedImages(previews, ImageFetcher(http, config, hosts))
         saver = (
-            ResultSaver(http, config, allow_hosts=hosts, sandbox=sandbox)
+            ResultSaver(http, config, allow_hosts=hosts, sandbox=sandbox, claims=journal.claims)
             if previews is None
             else HostedSaver(
                 http, config, allow_hosts=hosts, sandbox=sandbox, store=previews, owner=owner or LOCAL_OWNER

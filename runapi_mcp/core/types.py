@@ -57,6 +57,7 @@ class SavedImage:
     record: ImageRecord
     preview: Preview | None = None
     save_error: str | None = None
+    note: str | None = None  # saved, but something about it to tell (why it has no preview)
 
     @property
     def index(self) -> int:

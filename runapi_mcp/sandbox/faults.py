@@ -16,7 +16,8 @@ Syntax of one fault: `KIND[;param=value]...`, values percent-decoded. Kinds, by 
   `callback-lost`, `callback-forged` (see callbacks.py).
 - On a status read, that answer only: `no-images`; `unknown-status[;word=W]`; `empty-status`;
   `tiny-retry-after[;seconds=S]` (Retry-After S, default 0.001).
-- On a result download (`GET /files/...`), that answer only: `bad-image[;format=jpeg|png]`.
+- On a result download (`GET /files/...`), that answer only: `bad-image[;format=jpeg|png]`;
+  `huge-image[;shape=bomb|big][;side=N][;mb=M]` (a real PNG that is huge to decode, see huge.py).
 A fault that has no meaning where it lands (e.g. `fail-task` on a status read) changes nothing.
 """
 
@@ -27,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import unquote
+
+from runapi_mcp.sandbox.huge import SHAPES, HugeSpec, huge_spec
 
 FaultKind = Literal[
     "none",
@@ -47,6 +50,7 @@ FaultKind = Literal[
     "callback-duplicate",
     "callback-lost",
     "callback-forged",
+    "huge-image",
 ]
 
 _PARAMS: dict[str, frozenset[str]] = {
@@ -68,6 +72,7 @@ _PARAMS: dict[str, frozenset[str]] = {
     "callback-duplicate": frozenset(),
     "callback-lost": frozenset(),
     "callback-forged": frozenset(),
+    "huge-image": frozenset({"shape", "side", "mb"}),
 }
 
 _NAMED_KINDS: dict[str, FaultKind] = {name: cast(FaultKind, name) for name in _PARAMS if name != "status"}
@@ -76,6 +81,7 @@ _NAMED_KINDS: dict[str, FaultKind] = {name: cast(FaultKind, name) for name in _P
 _VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bad-body": ("shape", ("html", "json", "no-id")),
     "bad-image": ("format", ("png", "jpeg")),
+    "huge-image": ("shape", SHAPES),
 }
 
 TASK_FAULTS = frozenset(
@@ -106,7 +112,8 @@ class Fault:
     seconds: float | None = None
     message: str | None = None
     variant: str | None = None
-    """bad-body's shape, bad-image's format, or unknown-status's word."""
+    """bad-body's shape, bad-image's format, huge-image's shape, or unknown-status's word."""
+    huge: HugeSpec | None = None
 
     @property
     def is_task_fault(self) -> bool:
@@ -168,7 +175,8 @@ def parse_fault(spec: str) -> Fault:
         variant = params.get("word") or UNKNOWN_STATUS_WORDS[0]
         if len(variant) > 64:
             raise ValueError("unknown-status: word must be at most 64 characters")
-    return Fault(kind, status, retry_after, is_date, seconds, params.get("message") or None, variant)
+    huge = huge_spec(variant, params) if kind == "huge-image" else None
+    return Fault(kind, status, retry_after, is_date, seconds, params.get("message") or None, variant, huge)
 
 
 def _non_negative(raw: str, name: str) -> float:

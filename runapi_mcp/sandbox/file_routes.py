@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from runapi_mcp.sandbox.encoding import decode_base64, decode_data_uri, extensio
 from runapi_mcp.sandbox.errors import ApiError
 from runapi_mcp.sandbox.files import StoredFile
 from runapi_mcp.sandbox.http_io import authenticate, base_url, json_limit, origin, read_body, read_json
+from runapi_mcp.sandbox.huge import huge_png_async
 from runapi_mcp.sandbox.render import render_placeholder_png
 from runapi_mcp.sandbox.state import SandboxState
 from runapi_mcp.sandbox.task_routes import scoped_fault
@@ -100,5 +102,9 @@ class FileRoutes:
             data = await self.state.outputs.corrupt_image(self.state.tasks[stored.output_of], image_format)
             mime = "image/jpeg" if image_format == "jpeg" else "image/png"
             return Response(data, media_type=mime, headers={"Cache-Control": "private, no-transform"})
+        if fault is not None and fault.huge is not None and stored.output_of is not None:
+            self.state.injected[fault.label] += 1
+            data = await self.state.outputs.renders.get(fault.huge.cache_key, partial(huge_png_async, fault.huge))
+            return Response(data, media_type="image/png", headers={"Cache-Control": "private, no-transform"})
         data = await self.state.outputs.file_bytes(stored)
         return Response(data, media_type=stored.mime_type, headers={"Cache-Control": "private, no-transform"})

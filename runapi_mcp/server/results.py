@@ -124,6 +124,8 @@ def _image_line(image: SavedImage, working_dir: Path) -> str:
         parts.append(f"saved to {_display_path(image.path, working_dir)} ({size}).")
     else:
         parts.append(f"not saved locally ({image.save_error or 'download skipped'}).")
+    if image.note:
+        parts.append(image.note[:1].upper() + image.note[1:] + ".")
     if image.url:
         expiry = f", expires {image.url_expires_at}" if image.url_expires_at else ""
         parts.append(f"URL: {image.url}{expiry}")

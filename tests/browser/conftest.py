@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ import pytest
 from tests.gallery.helpers import MadeJournal, make_journal
 from tests.viewer.conftest import connect, sandbox, settings  # noqa: F401  (fixtures the viewer tests share)
 
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -56,9 +56,13 @@ async def browser() -> AsyncIterator[Any]:
 
 
 def screenshot_path(name: str) -> Path:
-    """Screenshots are test artifacts; the README shows the ones the last run wrote."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    return SCREENSHOTS / name
+    """Screenshots are test artifacts, written to a temporary folder; RUNAPI_MCP_TEST_SCREENSHOTS names another
+    (tests/browser/screenshots refreshes the README's images), so an ordinary run leaves the checkout alone."""
+    folder = Path(
+        os.environ.get("RUNAPI_MCP_TEST_SCREENSHOTS") or Path(tempfile.gettempdir()) / "runapi-mcp-screenshots"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 
 
 @pytest.fixture

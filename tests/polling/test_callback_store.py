@@ -129,4 +129,4 @@ async def test_a_version_2_sqlite_journal_gains_the_version_3_tables_and_keeps_i
     finally:
         await journal.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION

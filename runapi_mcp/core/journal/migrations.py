@@ -6,6 +6,8 @@ makes task ids unique, keeps typed params (sources with digests, never a payload
 tools filter on. PostgreSQL journals start at version 2. Version 3 adds two tables beside `tasks` (it
 changes no row): `callback_tokens` (a callback URL's token, as its SHA-256, for one task) and
 `task_durations` (how long finished tasks took, per action and resolution, so polling can learn).
+Version 4 adds `image_saves` (it changes no row): which process saves a task's image, and what it saved
+(claims.py), so servers sharing one journal save each image once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from runapi_mcp.core.journal.rows import LOCAL_OWNER, ImageRecord, SourceRef, Ta
 from runapi_mcp.core.journal.states import is_state
 from runapi_mcp.runapi.models import ACTIONS, canonical_status
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,24 @@ def _v3_tables(*, seq: str, real: str) -> tuple[str, ...]:
 
 SQLITE_V3 = _v3_tables(seq="INTEGER PRIMARY KEY", real="REAL")
 POSTGRES_V3 = _v3_tables(seq="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", real="DOUBLE PRECISION")
+
+
+def _v4_tables(*, real: str) -> tuple[str, ...]:
+    # One row per (task, image): the holder saving it until lease_until, then the saved ImageRecord as JSON.
+    return (
+        f"""CREATE TABLE IF NOT EXISTS image_saves (
+            task_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            holder TEXT NOT NULL,
+            lease_until {real} NOT NULL,
+            record TEXT,
+            PRIMARY KEY (task_id, idx)
+        )""",
+    )
+
+
+SQLITE_V4 = _v4_tables(real="REAL")
+POSTGRES_V4 = _v4_tables(real="DOUBLE PRECISION")
 
 SQLITE_TABLE = _table("tasks", seq="INTEGER PRIMARY KEY", real="REAL")
 SQLITE_V2_TABLE = _table("tasks_v2", seq="INTEGER PRIMARY KEY", real="REAL")

@@ -135,6 +135,9 @@ class PostgresEngine:
         if version < 3:
             for statement in migrations.POSTGRES_V3:
                 await conn.execute(cast(LiteralString, statement))
+        if version < 4:
+            for statement in migrations.POSTGRES_V4:
+                await conn.execute(cast(LiteralString, statement))
             await conn.execute("UPDATE runapi_mcp_schema SET version = %s", (migrations.SCHEMA_VERSION,))
 
     def _error(self, exc: Exception) -> JournalError:

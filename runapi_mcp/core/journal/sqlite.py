@@ -147,6 +147,9 @@ class SQLiteEngine:
             if version < 3:
                 for statement in migrations.SQLITE_V3:
                     conn.execute(statement)
+            if version < 4:
+                for statement in migrations.SQLITE_V4:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {migrations.SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter, ValidationError
 
 from runapi_mcp.core.errors import JournalError
+from runapi_mcp.core.journal.claims import SaveClaims
 from runapi_mcp.core.journal.engine import COLUMNS, Conflict, Engine, Result, Statement
 from runapi_mcp.core.journal.rows import LOCAL_OWNER, ImageRecord, TaskParams, TaskRow
 from runapi_mcp.core.journal.states import INTENT_STATE, MAY_EXIST_WITHOUT_ID, TaskState, sources_of
@@ -32,6 +33,7 @@ class Journal:
     def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self._clock = clock
+        self.claims = SaveClaims(engine, clock=clock)  # which process saves each result image
 
     @property
     def location(self) -> str:
