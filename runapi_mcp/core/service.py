@@ -2,6 +2,10 @@
 
 A job becomes one `TaskRun` per task, built once from the call and the journal's row for its key; create
 (core.create) and follow (core.follow) take that record, so the journal is read once per task.
+
+The flow's parts (create, follow, saving, hosted images, spending, retention, callbacks) are imported where
+they are used, at a tool call: the server registers its tools with this class before its first answer, and
+every session's start-up would otherwise pay for all of them.
 """
 
 from __future__ import annotations
@@ -12,19 +16,16 @@ import uuid
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx2
 
-from runapi_mcp.core.callbacks import woken
 from runapi_mcp.core.concurrency import gather_settled
 from runapi_mcp.core.config import CoreConfig
-from runapi_mcp.core.create import Created, TaskCreator
 from runapi_mcp.core.errors import CoreError, InputError
 from runapi_mcp.core.files import read_beneath
 from runapi_mcp.core.folders import OutputFolder, resolve_output_dir
-from runapi_mcp.core.follow import TaskFollower, pending, unfinished
-from runapi_mcp.core.hosted import HostedImages, HostedSaver, ImageFetcher
 from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.journal import (
     LOCAL_OWNER,
@@ -36,18 +37,16 @@ from runapi_mcp.core.journal import (
     TaskState,
     stored_reference,
 )
-from runapi_mcp.core.previews_store import PreviewStore
 from runapi_mcp.core.progress import ProgressFn, ProgressTracker
-from runapi_mcp.core.retention import Retention, prune
-from runapi_mcp.core.saving import ResultSaver, files_present, outcome_from_row
-from runapi_mcp.core.sources import SourceResolver
-from runapi_mcp.core.spending import SpendLedger, SpendLimits, SpendToday, call_keys, estimate, may_charge
 from runapi_mcp.core.types import JobOutcome, TaskOutcome, TaskRun, Workspace
-from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.runapi.client import RunAPIClient
 from runapi_mcp.runapi.errors import NotFoundError, RunAPIError
 from runapi_mcp.runapi.models import Action, Balance
-from runapi_mcp.runapi.polling import PollSchedule
+
+if TYPE_CHECKING:
+    from runapi_mcp.core.previews_store import PreviewStore
+    from runapi_mcp.core.sources import SourceResolver
+    from runapi_mcp.core.spending import SpendToday
 
 
 class ImageService:
@@ -64,6 +63,15 @@ class ImageService:
         host: str | None = None,
         previews: PreviewStore | None = None,
     ) -> None:
+        from runapi_mcp.core.create import TaskCreator
+        from runapi_mcp.core.follow import TaskFollower
+        from runapi_mcp.core.hosted import HostedImages, HostedSaver, ImageFetcher
+        from runapi_mcp.core.retention import Retention
+        from runapi_mcp.core.saving import ResultSaver
+        from runapi_mcp.core.spending import SpendLedger, SpendLimits
+        from runapi_mcp.core.urlsafety import own_origin
+        from runapi_mcp.runapi.polling import PollSchedule
+
         self._client = client
         self._journal = journal
         self._config = config
@@ -94,6 +102,9 @@ class ImageService:
     # ---- generate and edit ------------------------------------------------------------------
 
     async def run(self, job: ImageJob, workspace: Workspace, progress: ProgressFn) -> JobOutcome:
+        from runapi_mcp.core.retention import prune
+        from runapi_mcp.core.spending import call_keys, may_charge
+
         await prune(self._journal, self._previews, self._retention, self._owner)
         folder = await anyio.to_thread.run_sync(self._folder, job.output_dir, workspace)
         deadline = self._deadline(job.wait)
@@ -148,6 +159,8 @@ class ImageService:
 
     async def _reserve(self, job: ImageJob, fresh: list[str]) -> None:
         """Hold the estimate of the tasks this call may create against the spend limits, or refuse them all."""
+        from runapi_mcp.core.spending import estimate
+
         if self._spend.limits.any and fresh:
             planned = await estimate(self._client, job.action, job.output_resolution, len(fresh))
             await self._spend.reserve(fresh, planned)
@@ -164,6 +177,9 @@ class ImageService:
     async def _create_and_follow(
         self, run: TaskRun, row: TaskRow | None, wait: bool, deadline: float, tracker: ProgressTracker
     ) -> TaskOutcome:
+        from runapi_mcp.core.create import Created
+        from runapi_mcp.core.follow import pending, unfinished
+
         created = await self._creator.create(run, row, deadline=deadline if wait else None)
         if not isinstance(created, Created):
             return created
@@ -215,8 +231,11 @@ class ImageService:
         call) is not read again before the schedule says, unless a callback has come for it since."""
         if row is None or row.task_id is None or row.status in ("completed", "failed"):
             return None
-        if self._config.public_url and await woken(self._journal, row):
-            return None
+        if self._config.public_url:
+            from runapi_mcp.core.callbacks import woken
+
+            if await woken(self._journal, row):
+                return None
         since = time.time() - row.updated_at
         return self._schedule.initial - since if since < self._schedule.initial else None
 
@@ -241,6 +260,8 @@ class ImageService:
     async def _answered_by_row(self, row: TaskRow | None) -> TaskOutcome | None:
         """A completed task answered from its row alone. Hosted, the row's URLs and the shared store are enough
         (the files are on no replica's disk); on one machine, only when the saved files are still there."""
+        from runapi_mcp.core.saving import files_present, outcome_from_row
+
         if row is None or row.status != "completed":
             return None
         if self._hosted is not None:

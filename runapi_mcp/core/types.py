@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runapi_mcp.core.folders import OutputFolder
-from runapi_mcp.core.images import Preview
 from runapi_mcp.core.journal import FINAL_STATES, ImageRecord, TaskParams, TaskRow, TaskState
 from runapi_mcp.runapi.models import Action
+
+if TYPE_CHECKING:  # the image module (Pillow's side) loads with the first result, not with the server
+    from runapi_mcp.core.images import Preview
 
 
 @dataclass(frozen=True)

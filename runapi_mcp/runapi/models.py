@@ -64,8 +64,10 @@ def canonical_status(raw: str | None) -> CanonicalStatus | None:
     return _STATUS_ALIASES.get(raw.strip().lower())
 
 
+# defer_build: each model's validator is built on its first use, not at import. A host starts the server for
+# every session, and its first answer (tools/list) uses none of them.
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     model: Literal["gpt-image-2"] = MODEL_ID
     prompt: str = Field(min_length=1)
@@ -87,7 +89,7 @@ class EditImageRequest(_Request):
 
 
 class _Response(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class TaskImage(_Response):

@@ -19,7 +19,6 @@ import httpx2
 
 from runapi_mcp.login.background import background_tasks
 from runapi_mcp.login.errors import LoginError
-from runapi_mcp.login.flow import DEFAULT_TIMEOUT, BrowserLogin
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.settings import Settings
 
@@ -51,7 +50,7 @@ def can_sign_in_here(settings: Settings) -> bool:
 
 class HostLogin:
     def __init__(
-        self, settings: Settings, http: httpx2.AsyncClient, group: anyio.abc.TaskGroup, wait_seconds: float
+        self, settings: Settings, http: httpx2.AsyncClient, group: anyio.abc.TaskGroup, wait_seconds: float | None
     ) -> None:
         self._settings = settings
         self._http = http
@@ -70,6 +69,10 @@ class HostLogin:
         pending.scope.cancel()
 
     async def _run(self, *, task_status: anyio.abc.TaskStatus[PendingLogin]) -> None:
+        # Imported here: the login flow (its callback listener, PKCE) is for a session that finds no key, and
+        # every session's start-up would pay for it.
+        from runapi_mcp.login.flow import DEFAULT_TIMEOUT, BrowserLogin
+
         client = RunAPIClient(
             self._http, base_url=self._settings.base_url, api_key=None, retry=RetryPolicy(max_retries=0)
         )
@@ -80,7 +83,7 @@ class HostLogin:
                 pending = PendingLogin(login.authorize_url, login.display_code, uuid.uuid4().hex, scope)
                 task_status.started(pending)
                 try:
-                    outcome = await login.finish(self._wait_seconds)
+                    outcome = await login.finish(DEFAULT_TIMEOUT if self._wait_seconds is None else self._wait_seconds)
                 except LoginError as exc:
                     log.warning("The sign-in started from the host did not finish: %s", exc)
                 except Exception:  # a bug here must not take the server down with it
@@ -100,9 +103,10 @@ class HostLogin:
 
 @asynccontextmanager
 async def open_host_login(
-    settings: Settings, http: httpx2.AsyncClient, *, wait_seconds: float = DEFAULT_TIMEOUT
+    settings: Settings, http: httpx2.AsyncClient, *, wait_seconds: float | None = None
 ) -> AsyncGenerator[HostLogin | None]:
-    """A HostLogin for the server's lifetime (None where sign-in cannot work); shutdown stops a waiting one."""
+    """A HostLogin for the server's lifetime (None where sign-in cannot work); shutdown stops a waiting one.
+    `wait_seconds` bounds the wait for the browser (None: the login flow's default)."""
     if not can_sign_in_here(settings):
         yield None
         return

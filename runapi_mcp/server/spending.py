@@ -17,7 +17,6 @@ from mcp.server.mcpserver import Elicit, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field, SecretStr
 
-from runapi_mcp.core import pricing, spending
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.core.journal import Journal
@@ -47,6 +46,9 @@ class PlannedCall:
 async def _ask(
     ctx: AppContext, service: ImageService, key: SecretStr | None, call: PlannedCall
 ) -> Elicit[SpendConfirmation] | SpendApproval:
+    # Spending and pricing are imported at the call: tools/list, every session's first answer, needs neither.
+    from runapi_mcp.core import pricing, spending
+
     state = app_state(ctx)
     threshold = spending.SpendLimits.of(state.core).confirm_above
     if threshold is None:
@@ -84,6 +86,8 @@ async def _ask(
 
 async def _fresh_tasks(journal: Journal, key: SecretStr | None, call: PlannedCall) -> int:
     """How many of the call's tasks may be created (and charged): all of them without an idempotency key."""
+    from runapi_mcp.core import spending
+
     if not call.idempotency_key:
         return call.count
     owner = owner_id(key.get_secret_value()) if key is not None else None
@@ -152,6 +156,8 @@ EditApproval = Annotated[SpendApproval, Resolve(edit_approval)]
 
 async def balance_line(service: ImageService) -> str:
     """get_balance's sentence on this server's own spend today against the daily budget."""
+    from runapi_mcp.core import spending
+
     today = await service.spent_today()
     if today.budget_cents is None:
         return f"No daily budget is set here ({spending.BUDGET_SETTING})."

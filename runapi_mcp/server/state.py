@@ -7,20 +7,16 @@ import os
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx2
 from pydantic import SecretStr
 
 from runapi_mcp import __version__
-from runapi_mcp.core.callbacks import callback_desk
 from runapi_mcp.core.config import CoreConfig
 from runapi_mcp.core.jobs import owner_id
 from runapi_mcp.core.journal import Journal, open_journal
-from runapi_mcp.core.previews_store import PreviewStore
-from runapi_mcp.core.service import ImageService
-from runapi_mcp.core.sources import SourceResolver
-from runapi_mcp.core.urlsafety import own_origin
 from runapi_mcp.login.keysource import KeyWatcher
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.runapi.errors import RunAPIError
@@ -28,6 +24,13 @@ from runapi_mcp.server.host_login import HostLogin, open_host_login
 from runapi_mcp.server.lazy_transport import LazyTransport
 from runapi_mcp.server.tenants import AcceptedKeys
 from runapi_mcp.settings import Settings
+
+# The generation flow, the callback desk and the shared image store are imported where they are first used
+# (a tool call; callbacks or hosted mode only): a host starts the server for every session and waits for
+# its first answer, tools/list, which needs none of them.
+if TYPE_CHECKING:
+    from runapi_mcp.core.previews_store import PreviewStore
+    from runapi_mcp.core.service import ImageService
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,10 @@ class AppState:
 
     def service(self, api_key: SecretStr | None = None, *, host: str | None = None) -> ImageService:
         """The flow for one call. A per-request key (multi-tenant HTTP) gets its own client and journal view."""
+        from runapi_mcp.core.service import ImageService
+        from runapi_mcp.core.sources import SourceResolver
+        from runapi_mcp.core.urlsafety import own_origin
+
         client, owner = self.client, None
         if api_key is not None:
             client = self.client.with_api_key(api_key)
@@ -143,7 +150,10 @@ async def open_state(
         url = None if sandbox_url or settings.database_url is None else settings.database_url.get_secret_value()
         journal = open_journal(sqlite_path=settings.state_dir / journal_name, database_url=url)
         stack.push_async_callback(journal.close)
-        await stack.enter_async_context(callback_desk(journal, public_url=settings.public_url))
+        if settings.public_url:  # callbacks are on only with a public URL
+            from runapi_mcp.core.callbacks import callback_desk
+
+            await stack.enter_async_context(callback_desk(journal, public_url=settings.public_url))
         host_login = await stack.enter_async_context(open_host_login(settings, http))
         core = settings.core_config()
         yield AppState(
@@ -155,6 +165,13 @@ async def open_state(
             sandbox_url=sandbox_url,
             key_watcher=KeyWatcher.for_settings(settings),
             host_login=host_login,
-            previews=PreviewStore(journal) if core.hosted else None,
+            previews=_shared_store(journal) if core.hosted else None,
             sandbox_notes=sandbox_notes,
         )
+
+
+def _shared_store(journal: Journal) -> PreviewStore:
+    """Hosted mode's store of result images, in the shared database."""
+    from runapi_mcp.core.previews_store import PreviewStore
+
+    return PreviewStore(journal)

@@ -12,7 +12,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from runapi_mcp.core import pricing
 from runapi_mcp.core.errors import CoreError
 from runapi_mcp.core.jobs import ImageJob
 from runapi_mcp.core.journal import MAY_EXIST_WITHOUT_ID
@@ -166,6 +165,8 @@ def register_tools(mcp: MCPServer[AppState]) -> None:
         count: Annotated[int, Field(ge=1, le=100, description="1-100, default 1.")] = 1,
     ) -> str:
         """Prices per image by resolution and the estimate for a planned job. Free."""
+        from runapi_mcp.core import pricing  # at the call: tools/list, every session's first answer, needs none
+
         table = await pricing.price_table(app_state(ctx).client, action)
         prices = ", ".join(f"{r} ${c / 100:.2f}" for r, c in table.per_image_cents.items())
         resolution = output_resolution or pricing.DEFAULT_RESOLUTION

@@ -21,7 +21,6 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, T
 from pydantic import Field
 
 from runapi_mcp.core.errors import InputError
-from runapi_mcp.core.images import make_preview_async
 from runapi_mcp.server.viewer.gate import VIEWER_URI
 
 APP_ONLY_TOOLS = ("viewer_image", "viewer_edit", "viewer_variations")
@@ -67,6 +66,8 @@ def viewer_extension() -> Apps:
         record = _dict(images[index]) if index < len(images) else {}
         content_type, scaled = _sniff(data), False
         if len(data) > MAX_INLINE_BYTES:
+            from runapi_mcp.core.images import make_preview_async  # only for the largest images
+
             try:
                 preview = await make_preview_async(data, SCALED_SIDE, 90)
             except InputError as exc:
