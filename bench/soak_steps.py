@@ -6,7 +6,8 @@ its fault queue so each request meets it: a result image that passes the content
 decode (a truncated JPEG, a PNG with valid CRCs and broken pixel data), a 2xx create whose body is not
 the contract's (HTML, another JSON shape, no `id`; the task IS created and charged), a completed task
 with no images, status reads held near the wait budget, `Retry-After: 0.001` on status answers, and
-unknown or empty status words. The agent does what each result says; given no next step, it tries once
+unknown or empty status words; and on this side, a sidecar that cannot be written and a journal that cannot
+record the finished task (as on a full disk). The agent does what each result says; given no next step, it tries once
 more the plain way (no key), as a user would, which is where an unknown outcome gets paid twice.
 
 Per kind it prints calls, tasks created, double charges, lost tasks (made by RunAPI, missing from the
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import anyio
 import httpx2
@@ -49,6 +52,9 @@ class StepFault:
     """Create faults queued once per request (each request runs alone, so it meets exactly these)."""
     on_reads: str | None = None
     """A fault put on every status read while this kind runs (its requests then run side by side)."""
+    local: str | None = None
+    """A fault on the server's side of a step: `sidecar` (its write fails) or `journal` (recording the finished
+    task fails), both as a full disk fails them."""
     can_finish: bool = True
     """False where the fault holds for good (every read answers it, or the task has no images at all): the
     request cannot end completed, and the check is that every call said so with the task id and a next step."""
@@ -65,7 +71,38 @@ STEP_FAULTS: tuple[StepFault, ...] = (
     StepFault("tiny-retry-after", per_request=("slow;seconds=2",), on_reads="tiny-retry-after;seconds=0.001"),
     StepFault("unknown-status", on_reads="unknown-status;word=in_queue", can_finish=False),
     StepFault("empty-status", on_reads="empty-status", can_finish=False),
+    StepFault("sidecar-write", local="sidecar"),
+    StepFault("journal-write", local="journal"),
 )
+
+
+@contextmanager
+def _local_fault(kind: str | None) -> Generator[None]:
+    """While the block runs, the server's own step of that kind fails the way a full disk fails it."""
+    if kind is None:
+        yield
+        return
+    from runapi_mcp.core import saving
+    from runapi_mcp.core.errors import JournalError
+    from runapi_mcp.core.journal.tasks import Journal
+
+    if kind == "sidecar":
+
+        def no_space(*_: object, **__: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        with patch.object(saving, "write_sidecar", no_space):
+            yield
+        return
+    real_update = Journal.update
+
+    async def update(self: Journal, task_id: str, **fields: Any) -> bool:
+        if fields.get("status") == "completed":
+            raise JournalError("database or disk is full")
+        return await real_update(self, task_id, **fields)
+
+    with patch.object(Journal, "update", update):
+        yield
 
 
 @dataclass
@@ -157,7 +194,7 @@ async def _run_kind(
     calls = SoakReport(requests=len(requests))
     reads_before = sandbox.state.requests["status"]
     started = time.monotonic()
-    with anyio.move_on_after(limit) as scope:
+    with anyio.move_on_after(limit) as scope, _local_fault(fault.local):
         if fault.on_reads is not None:
             await _queue(sandbox, [{"fault": fault.on_reads, "method": "GET", "path": STATUS_READS, "count": 10_000}])
 

@@ -18,6 +18,7 @@ import anyio
 from runapi_mcp.core.callbacks import CallbackIssuer
 from runapi_mcp.core.journal import Journal, TaskRow
 from runapi_mcp.core.types import TaskOutcome, TaskRun
+from runapi_mcp.core.unrecorded import recorded
 from runapi_mcp.runapi.client import RunAPIClient, build_request
 from runapi_mcp.runapi.errors import ConnectionFailedError, RunAPIError, UnexpectedResponseError
 from runapi_mcp.runapi.models import CreatedTask
@@ -31,6 +32,7 @@ MIN_CREATE_SECONDS = 3.0
 class Created:
     run: TaskRun  # with its task id
     replayed: bool  # RunAPI (or our journal) already had this task: nothing new was charged
+    note: str | None = None  # the journal could not record the task id (unrecorded.py)
 
 
 class TaskCreator:
@@ -84,11 +86,13 @@ class TaskCreator:
             created = await self._send(run, fields, limit)
         except RunAPIError as exc:
             return await self._failed(run, exc)
-        with anyio.CancelScope(shield=True):
-            await self._journal.attach_task_id(run.idempotency_key, created.id, owner=self._owner)
-            if self._callbacks is not None:
-                await self._callbacks.answered(run.idempotency_key)
-        return Created(replace(run, task_id=created.id, created_at=created_at), replayed=created.task_replayed)
+        note = await recorded(
+            self._journal.attach_task_id(run.idempotency_key, created.id, owner=self._owner), created.id
+        )
+        if self._callbacks is not None:
+            note = await recorded(self._callbacks.answered(run.idempotency_key), created.id) or note
+        run = replace(run, task_id=created.id, created_at=created_at)
+        return Created(run, replayed=created.task_replayed, note=note)
 
     async def _send(self, run: TaskRun, fields: dict[str, object], limit: float) -> CreatedTask:
         with anyio.move_on_after(limit):
@@ -105,8 +109,7 @@ class TaskCreator:
         if exc.task_id and exc.retryable:
             # RunAPI named the task even though the create failed: it exists, so keep and follow it.
             # (A 409 names the *other* request's task: that one is not ours to adopt.)
-            with anyio.CancelScope(shield=True):
-                await self._journal.attach_task_id(key, exc.task_id, owner=self._owner)
+            note = await recorded(self._journal.attach_task_id(key, exc.task_id, owner=self._owner), exc.task_id)
             return TaskOutcome(
                 action=run.action,
                 idempotency_key=key,
@@ -115,12 +118,14 @@ class TaskCreator:
                 error=exc.message,
                 next_action="get_task",
                 next_hint=f"call get_task with task_id '{exc.task_id}'",
+                note=note,
             )
-        with anyio.CancelScope(shield=True):
-            if exc.retryable or isinstance(exc, UnexpectedResponseError):
-                await self._journal.mark_intent(key, status="unknown", error=exc.message, owner=self._owner)
-                return unknown_create(run, exc.message)
-            await self._journal.mark_intent(key, status="rejected", error=exc.message, owner=self._owner)
+        if exc.retryable or isinstance(exc, UnexpectedResponseError):
+            note = await recorded(
+                self._journal.mark_intent(key, status="unknown", error=exc.message, owner=self._owner), key
+            )
+            return replace(unknown_create(run, exc.message), note=note)
+        await recorded(self._journal.mark_intent(key, status="rejected", error=exc.message, owner=self._owner), key)
         return TaskOutcome(
             action=run.action, idempotency_key=key, task_id=None, status="rejected", error=exc.message, cause=exc
         )

@@ -7,6 +7,7 @@ that get_task continues. One deadline bounds the whole follow: reads, and the do
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import partial
 
 import anyio
@@ -19,6 +20,7 @@ from runapi_mcp.core.progress import ProgressTracker
 from runapi_mcp.core.saving import URL_LIFETIME_SECONDS, ResultSaver
 from runapi_mcp.core.timing import Learning
 from runapi_mcp.core.types import Cost, SavedImage, TaskOutcome, TaskRun
+from runapi_mcp.core.unrecorded import recorded
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.runapi.errors import ConnectionFailedError, RateLimitError, RunAPIError
 from runapi_mcp.runapi.models import TaskStatus
@@ -102,17 +104,15 @@ class TaskFollower:
             return await self._unrecognized(run, task_id, result.unrecognized)
         if not result.finished:
             state: TaskState = status.state or "pending"
-            with anyio.CancelScope(shield=True):
-                await self._journal.update(task_id, status=state)
-            return pending(run, state)
+            note = await recorded(self._journal.update(task_id, status=state), task_id)
+            return replace(pending(run, state), note=note)
         tracker.finish(task_id, status)
         took = observed.duration(started, self._schedule.maximum)
         if took is not None:
             await self._learning.record(run.action, resolution, took)
         if status.state == "failed":
             error = status.error or "RunAPI reported the task as failed"
-            with anyio.CancelScope(shield=True):
-                await self._journal.update(task_id, status="failed", error=error)
+            note = await recorded(self._journal.update(task_id, status="failed", error=error), task_id)
             return TaskOutcome(
                 action=run.action,
                 idempotency_key=run.idempotency_key,
@@ -120,6 +120,7 @@ class TaskFollower:
                 status="failed",
                 error=error,
                 cost=Cost(0.0, "not billed", "failed generations are not billed"),
+                note=note,
             )
         if not status.images:
             return await self._no_images(run, task_id)
@@ -158,8 +159,7 @@ class TaskFollower:
 
     async def _no_images(self, run: TaskRun, task_id: str) -> TaskOutcome:
         # Not a success: nothing came back. The journal keeps the task open, so get_task reads it again.
-        with anyio.CancelScope(shield=True):
-            await self._journal.update(task_id, status="processing")
+        note = await recorded(self._journal.update(task_id, status="processing"), task_id)
         return TaskOutcome(
             action=run.action,
             idempotency_key=run.idempotency_key,
@@ -169,6 +169,7 @@ class TaskFollower:
             next_action="get_task",
             next_hint=f"call get_task with task_id '{task_id}' in a moment (the images may be attached late); "
             "if it still has none, ask RunAPI support about this task id before generating again",
+            note=note,
         )
 
     async def _complete(self, run: TaskRun, task_id: str, status: TaskStatus, deadline: float) -> TaskOutcome:
@@ -187,13 +188,13 @@ class TaskFollower:
             )
 
         images = await gather([partial(bounded_save, i, image.url) for i, image in enumerate(status.images)])
-        with anyio.CancelScope(shield=True):
-            await self._journal.update(
-                task_id,
-                status="completed",
-                images=[image.record for image in images],
-                cost_cents=None if cost.usd is None else cost.usd * 100,
-            )
+        completed = self._journal.update(
+            task_id,
+            status="completed",
+            images=[image.record for image in images],
+            cost_cents=None if cost.usd is None else cost.usd * 100,
+        )
+        note = await recorded(completed, task_id)
         return TaskOutcome(
             action=run.action,
             idempotency_key=run.idempotency_key,
@@ -201,6 +202,7 @@ class TaskFollower:
             status="completed",
             images=tuple(images),
             cost=cost,
+            note=note,
         )
 
 

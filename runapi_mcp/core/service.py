@@ -191,7 +191,7 @@ class ImageService:
                 outcome = unfinished(created.run, exc)
         else:
             outcome = pending(created.run)
-        return replace(outcome, replayed=created.replayed)
+        return replace(outcome, replayed=created.replayed, note=outcome.note or created.note)
 
     # ---- continuing a task ------------------------------------------------------------------
 

@@ -119,6 +119,8 @@ class TaskOutcome:
     next_hint: str | None = None
     # The failure behind a `rejected` task, for the server to explain in its own words.
     cause: Exception | None = None
+    # Said beside the outcome without changing it: e.g. that the journal could not record the task.
+    note: str | None = None
 
     @property
     def finished(self) -> bool:

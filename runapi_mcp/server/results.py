@@ -103,6 +103,8 @@ def _task_lines(task: TaskOutcome, working_dir: Path, *, hosted: bool) -> list[s
         lines.append(f"  Cost: ${task.cost.usd:.2f} {task.cost.basis}{detail}.")
     if task.error:
         lines.append(f"  Error: {task.error}")
+    if task.note:
+        lines.append(f"  Note: {task.note[:1].upper()}{task.note[1:]}.")
     if step := _next_step(task):
         lines.append(f"  Next: {step}.")
     return lines
@@ -180,5 +182,7 @@ def _structured(job: JobOutcome) -> ImageJobResult:
             for t in job.tasks
         ],
         output_dir=str(job.output_dir) if job.output_dir and not job.hosted else None,
-        notes=([SANDBOX_NOTE] if job.sandbox else []) + list(job.notes),
+        notes=([SANDBOX_NOTE] if job.sandbox else [])
+        + list(job.notes)
+        + [f"task {t.task_id or t.idempotency_key}: {t.note}" for t in job.tasks if t.note],
     )

@@ -171,3 +171,52 @@ async def test_a_failure_after_the_create_reports_the_task_by_its_id_never_as_re
         again = await client.call_tool("get_task", {"task_id": stuck[0]["task_id"], "wait": True})
         assert structured(again)["tasks"][0]["status"] == "completed", text_of(again)
     assert charged_tasks(sandbox) == count
+
+
+def _journal_refuses(monkeypatch: pytest.MonkeyPatch, method: str, *, status: str | None = None) -> None:
+    """The journal's `method` fails as a full disk would (for `update`, only writes of `status`)."""
+    from runapi_mcp.core.errors import JournalError
+    from runapi_mcp.core.journal.tasks import Journal
+
+    real = getattr(Journal, method)
+
+    async def refuse(self: Journal, *args: Any, **kwargs: Any) -> Any:
+        if status is None or kwargs.get("status") == status:
+            raise JournalError("database or disk is full")
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Journal, method, refuse)
+
+
+@pytest.mark.parametrize("count", [1, 4])
+async def test_a_journal_that_cannot_record_the_task_id_still_reports_each_created_task_with_its_images(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    _journal_refuses(monkeypatch, "attach_task_id")
+    async with Client(build_server(make_settings(tmp_path, sandbox.url))) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a fox", "count": count})
+    assert not result.is_error, text_of(result)
+    tasks = structured(result)["tasks"]
+    assert [t["status"] for t in tasks] == ["completed"] * count, text_of(result)
+    assert {t["task_id"] for t in tasks} == set(sandbox.state.tasks)
+    assert len(image_files(tmp_path)) == count
+    assert text_of(result).count("Note: The task journal could not record this task") == count
+    assert charged_tasks(sandbox) == count
+
+
+async def test_a_journal_that_cannot_record_completion_still_returns_the_saved_image_and_get_task_reuses_it(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _journal_refuses(monkeypatch, "update", status="completed")
+    async with Client(build_server(make_settings(tmp_path, sandbox.url))) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a fox"})
+        assert not result.is_error, text_of(result)
+        task = structured(result)["tasks"][0]
+        assert task["status"] == "completed" and task["images"][0]["path"], text_of(result)
+        assert any("could not record" in note for note in structured(result)["notes"])
+        files = image_files(tmp_path)
+        again = await client.call_tool("get_task", {"task_id": task["task_id"]})
+        assert not again.is_error, text_of(again)
+        assert structured(again)["tasks"][0]["status"] == "completed"
+        assert image_files(tmp_path) == files  # the same file, not a second copy
+    assert charged_tasks(sandbox) == 1
