@@ -24,7 +24,14 @@ from runapi_mcp.core.unrecorded import recorded
 from runapi_mcp.runapi.client import RetryPolicy, RunAPIClient
 from runapi_mcp.runapi.errors import ConnectionFailedError, RateLimitError, RunAPIError
 from runapi_mcp.runapi.models import TaskStatus
-from runapi_mcp.runapi.polling import Forecast, PollOutcome, PollSchedule, ReadPlan, poll_until_done
+from runapi_mcp.runapi.polling import (
+    Forecast,
+    PollOutcome,
+    PollSchedule,
+    ReadPlan,
+    planned_reads,
+    poll_until_done,
+)
 
 # A result that finished with the budget all but spent still gets this long to download before the call
 # returns its URL and the next step instead.
@@ -75,6 +82,9 @@ class TaskFollower:
         started = run.created_at or time.time()
         resolution = run.params.output_resolution or "default"
         forecast = Forecast() if self._callbacks else await self._learning.forecast(run.action, resolution)
+        if forecast.usable:  # plan off the event loop; ReadPlan then finds it cached
+            schedule = self._plan_schedule
+            await anyio.to_thread.run_sync(planned_reads, forecast, schedule.floor, schedule.maximum)
         plan = ReadPlan(self._plan_schedule, forecast, age=lambda: time.time() - started)
         observed = _Observed()
 

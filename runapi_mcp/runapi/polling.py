@@ -140,8 +140,9 @@ class Forecast:
 
 
 @functools.lru_cache(maxsize=64)
-def _planned(forecast: Forecast, floor: float, maximum: float) -> tuple[float, ...]:
-    # Planned once per forecast (a few ms); a forecast lives until its kind of task has new durations.
+def planned_reads(forecast: Forecast, floor: float, maximum: float) -> tuple[float, ...]:
+    """The forecast's read times, planned once per forecast (a few ms of arithmetic: callers on an event loop
+    plan it in a worker thread first); a forecast lives until its kind of task has new durations."""
     return tuple(forecast.read_times(floor, maximum))
 
 
@@ -158,7 +159,7 @@ class ReadPlan:
 
     def __post_init__(self) -> None:
         if self.forecast.usable:
-            self._times = list(_planned(self.forecast, self.schedule.floor, self.schedule.maximum))
+            self._times = list(planned_reads(self.forecast, self.schedule.floor, self.schedule.maximum))
         self._past = self.schedule.initial
 
     def next_delay(self, hint: float | None) -> float:

@@ -23,19 +23,16 @@ LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 
 def boolean_or_auto(value: Any) -> Any:
     """true, false, or auto (the server decides per client)."""
-    if not isinstance(value, str):
-        return value
-    word = value.strip().lower()
-    if word == "auto":
+    if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise field_error(f"must be auto, true or false, not {value!r}")
+    return _boolean(value, "auto, true or false")
 
 
 def boolean(value: Any) -> Any:
+    return _boolean(value, "true or false")
+
+
+def _boolean(value: Any, expected: str) -> Any:
     if not isinstance(value, str):
         return value
     word = value.strip().lower()
@@ -43,7 +40,7 @@ def boolean(value: Any) -> Any:
         return True
     if word in _FALSE:
         return False
-    raise field_error(f"must be true or false, not {value!r}")
+    raise field_error(f"must be {expected}, not {value!r}")
 
 
 def megabytes(value: Any) -> Any:
